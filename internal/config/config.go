@@ -1,0 +1,156 @@
+// Package config loads agentguard's settings from, in rising precedence: built-in
+// defaults, an optional YAML or TOML file (--config), AGENTGUARD_* environment
+// variables, and command-line flags. Each flag --some-name is the env var
+// AGENTGUARD_SOME_NAME and the file key some-name.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	Addr            string        `koanf:"addr"`
+	Issuer          string        `koanf:"issuer"`
+	DataDir         string        `koanf:"data-dir"`
+	DatabaseURL     string        `koanf:"database-url"`
+	KMS             string        `koanf:"kms"`
+	LogFormat       string        `koanf:"log-format"`
+	LogLevel        string        `koanf:"log-level"`
+	SigningAlg      string        `koanf:"signing-alg"`
+	KeyRotation     time.Duration `koanf:"key-rotation"`
+	ShutdownTimeout time.Duration `koanf:"shutdown-timeout"`
+	GCInterval      time.Duration `koanf:"gc-interval"`
+
+	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
+	// it does not land in shell history or config repositories.
+	AdminToken string `koanf:"-"`
+}
+
+// Flags defines the serve flags with their defaults and help.
+func Flags(fs *pflag.FlagSet) {
+	fs.String("config", "", "optional YAML (.yaml/.yml) or TOML (.toml) config file; keys are the flag names")
+	fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	fs.String("issuer", "", "public base URL of this server, used as the token issuer (default http://<addr>)")
+	fs.String("data-dir", "./agentguard-data", "directory for the SQLite database, the local KMS keyring and the bootstrap admin token")
+	fs.String("database-url", "", "postgres://… to store data in PostgreSQL instead of SQLite")
+	fs.String("kms", "local", "key management for secrets at rest: local (a keyring file in the data dir)")
+	fs.String("log-format", "text", "log format: text or json")
+	fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.String("signing-alg", "ES256", "access token signing algorithm: ES256, RS256 or EdDSA")
+	fs.Duration("key-rotation", 30*24*time.Hour, "rotate the token signing key this often (0 turns scheduled rotation off)")
+	fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.Duration("gc-interval", time.Minute, "how often expired revocations and replay entries are deleted")
+}
+
+// Load reads the configuration for the flag set fs (already parsed).
+func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
+	k := koanf.New(".")
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = lookup(environ, "AGENTGUARD_CONFIG")
+	}
+	if path != "" {
+		var parser koanf.Parser
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml":
+			parser = yaml.Parser()
+		case ".toml":
+			parser = toml.Parser()
+		default:
+			return Config{}, fmt.Errorf("config file %s: use a .yaml, .yml or .toml file", path)
+		}
+		if err := k.Load(file.Provider(path), parser); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	known := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
+	for _, key := range k.Keys() {
+		if !known[key] {
+			return Config{}, fmt.Errorf("config file %s: unknown key %q (keys are the flag names, e.g. data-dir)", path, key)
+		}
+	}
+	if err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      "AGENTGUARD_",
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(key, v string) (string, any) {
+			name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, "AGENTGUARD_")), "_", "-")
+			if !known[name] || name == "config" {
+				return "", nil
+			}
+			return name, v
+		},
+	}), nil); err != nil {
+		return Config{}, err
+	}
+	if err := k.Load(posflag.Provider(fs, ".", k), nil); err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c.AdminToken = lookup(environ, "AGENTGUARD_ADMIN_TOKEN")
+	return c, c.validate()
+}
+
+func lookup(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("--addr %q must be host:port, e.g. 127.0.0.1:8080", c.Addr)
+	}
+	if c.Issuer == "" {
+		c.Issuer = "http://" + c.Addr
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--issuer %q must be an http(s) URL without query or fragment, e.g. https://agentguard.example.com", c.Issuer)
+	}
+	if c.KMS != "local" {
+		return fmt.Errorf("--kms %q is not available; use local", c.KMS)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q must be text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.KeyRotation != 0 && c.KeyRotation < time.Hour {
+		return fmt.Errorf("--key-rotation %s is too short: use at least 1h, or 0 to turn it off", c.KeyRotation)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir must not be empty")
+	}
+	return nil
+}
+
+// Environ is os.Environ, named for callers that pass it to Load.
+func Environ() []string { return os.Environ() }

@@ -1,0 +1,202 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/agentguard/agentguard/internal/agent"
+	"github.com/agentguard/agentguard/internal/secret"
+	"github.com/agentguard/agentguard/internal/store"
+)
+
+// Client authentication methods.
+const (
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT = "private_key_jwt"
+)
+
+// AssertionAlgorithms are accepted for private_key_jwt client assertions.
+var AssertionAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+
+type authenticatedClient struct {
+	Agent  agent.Agent
+	Method string
+}
+
+// dummyHash keeps unknown-client checks as slow as known-client ones.
+var dummyHash = secret.Hash("agentguard-unknown-client")
+
+// authenticateClient authenticates the agent calling the endpoint by exactly one
+// method (RFC 6749 §2.3). Every failure is invalid_client.
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*authenticatedClient, *Error) {
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	postSecret := form.Get("client_secret")
+	assertionType, assertion := form.Get("client_assertion_type"), form.Get("client_assertion")
+	methods := 0
+	for _, used := range []bool{hasBasic, postSecret != "", assertion != "" || assertionType != ""} {
+		if used {
+			methods++
+		}
+	}
+	switch {
+	case methods == 0:
+		return nil, invalidClient("client authentication is missing: use HTTP Basic (client_secret_basic), client_id and client_secret in the body (client_secret_post), or a client_assertion (private_key_jwt)")
+	case methods > 1:
+		return nil, invalidRequest("use exactly one client authentication method; this request used %d", methods)
+	case hasBasic:
+		// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
+		id, err1 := url.QueryUnescape(basicID)
+		sec, err2 := url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return nil, invalidClient("the Basic credentials are not form-encoded correctly")
+		}
+		if cid := form.Get("client_id"); cid != "" && cid != id {
+			return nil, invalidRequest("client_id in the body differs from the one in the Authorization header")
+		}
+		return s.authenticateSecret(ctx, id, sec, AuthSecretBasic)
+	case postSecret != "":
+		return s.authenticateSecret(ctx, form.Get("client_id"), postSecret, AuthSecretPost)
+	default:
+		if assertionType != AssertionTypeJWTBearer {
+			return nil, invalidClient("client_assertion_type must be %s", AssertionTypeJWTBearer)
+		}
+		return s.authenticateAssertion(ctx, form.Get("client_id"), assertion)
+	}
+}
+
+func (s *Server) authenticateSecret(ctx context.Context, clientID, presented, method string) (*authenticatedClient, *Error) {
+	const failed = "client authentication failed: unknown client_id or wrong client_secret"
+	if clientID == "" || len(clientID) > 128 || len(presented) > 512 {
+		return nil, invalidClient(failed)
+	}
+	a, err := s.Agents.GetAgent(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		secret.Matches(presented, dummyHash)
+		return nil, invalidClient(failed)
+	}
+	if err != nil {
+		return nil, serverError()
+	}
+	secrets, err := s.Agents.ListSecrets(ctx, clientID)
+	if err != nil {
+		return nil, serverError()
+	}
+	now := s.Now()
+	ok, expired := false, false
+	for _, sec := range secrets {
+		if secret.Matches(presented, sec.Hash) {
+			if sec.Expired(now) {
+				expired = true
+				continue
+			}
+			ok = true
+		}
+	}
+	if expired && !ok {
+		return nil, invalidClient("client authentication failed: the client_secret has expired; create a new one")
+	}
+	if !ok {
+		return nil, invalidClient(failed)
+	}
+	if !a.Active() {
+		return nil, invalidClient("client %s is disabled", a.ID)
+	}
+	return &authenticatedClient{Agent: a, Method: method}, nil
+}
+
+// maxAssertionBytes bounds a client assertion or jwt-bearer assertion.
+const maxAssertionBytes = 16 << 10
+
+// authenticateAssertion checks an RFC 7523 client assertion: signed by one of the
+// agent's registered keys, iss = sub = client_id, aud naming this server, a bounded
+// exp, and a jti never seen before on any replica.
+func (s *Server) authenticateAssertion(ctx context.Context, clientID, assertion string) (*authenticatedClient, *Error) {
+	if assertion == "" || len(assertion) > maxAssertionBytes {
+		return nil, invalidClient("client_assertion is missing or over %d bytes", maxAssertionBytes)
+	}
+	tok, err := jwt.ParseSigned(assertion, AssertionAlgorithms)
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, invalidClient("client_assertion is not a signed JWT with one of the algorithms ES256, ES384, RS256, PS256, EdDSA")
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, invalidClient("client_assertion claims are not valid JSON")
+	}
+	if unverified.Issuer == "" || unverified.Issuer != unverified.Subject {
+		return nil, invalidClient("client_assertion must have iss and sub both equal to the client_id")
+	}
+	if clientID != "" && clientID != unverified.Subject {
+		return nil, invalidClient("client_assertion sub differs from client_id")
+	}
+	clientID = unverified.Subject
+	const failed = "client authentication failed: unknown client or the assertion is not signed by a key registered for it"
+	a, err := s.Agents.GetAgent(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidClient(failed)
+	} else if err != nil {
+		return nil, serverError()
+	}
+	keys, err := s.Agents.ListKeys(ctx, clientID)
+	if err != nil {
+		return nil, serverError()
+	}
+	h := tok.Headers[0]
+	var claims jwt.Claims
+	verified := false
+	for _, k := range keys {
+		if h.KeyID != "" && k.KID != h.KeyID {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if json.Unmarshal(k.JWK, &jwk) != nil || (k.Alg != "" && k.Alg != h.Algorithm) {
+			continue
+		}
+		if tok.Claims(jwk.Key, &claims) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, invalidClient(failed)
+	}
+	if !slices.ContainsFunc(claims.Audience, func(aud string) bool { return aud == s.Issuer.URL || aud == s.TokenEndpoint() }) {
+		return nil, invalidClient("client_assertion aud must be the issuer %s or the token endpoint %s", s.Issuer.URL, s.TokenEndpoint())
+	}
+	now := s.Now()
+	if claims.Expiry == nil {
+		return nil, invalidClient("client_assertion has no exp")
+	}
+	exp := claims.Expiry.Time()
+	if now.After(exp.Add(leeway)) {
+		return nil, invalidClient("client_assertion has expired")
+	}
+	if exp.After(now.Add(s.MaxAssertionLifetime + leeway)) {
+		return nil, invalidClient("client_assertion exp is more than %s in the future", s.MaxAssertionLifetime)
+	}
+	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(leeway)) {
+		return nil, invalidClient("client_assertion is not valid yet (nbf)")
+	}
+	if claims.ID == "" || len(claims.ID) > 256 {
+		return nil, invalidClient("client_assertion must carry a jti of at most 256 bytes")
+	}
+	if err := s.Replay.UseOnce(ctx, "client_assertion\x00"+clientID+"\x00"+claims.ID, exp.Add(leeway)); errors.Is(err, store.ErrConflict) {
+		return nil, invalidClient("client_assertion jti was already used; make a new assertion for every request")
+	} else if err != nil {
+		return nil, serverError()
+	}
+	if !a.Active() {
+		return nil, invalidClient("client %s is disabled", a.ID)
+	}
+	return &authenticatedClient{Agent: a, Method: AuthPrivateKeyJWT}, nil
+}
+
+const leeway = 30 * time.Second

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// background runs the periodic jobs: signing key rotation, reloading keys rotated by
+// another replica, and deleting expired revocations, replay entries and dropped keys.
+func (s *Server) background(ctx context.Context) {
+	gc := time.NewTicker(max(s.Config.GCInterval, time.Second))
+	defer gc.Stop()
+	keys := time.NewTicker(time.Minute)
+	defer keys.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-gc.C:
+			if n, err := s.Store.GarbageCollect(ctx, s.now()); err != nil {
+				slog.Warn("garbage collection failed", "err", err)
+			} else if n > 0 {
+				slog.Debug("garbage collected", "rows", n)
+			}
+			if _, err := s.Store.DeleteDroppedSigningKeys(ctx, s.now()); err != nil {
+				slog.Warn("deleting dropped signing keys failed", "err", err)
+			}
+		case <-keys.C:
+			s.rotateKeysIfDue(ctx)
+		}
+	}
+}
+
+// rotateKeysIfDue rotates the signing key when the current one is older than the
+// configured interval. It rereads the keys first, so replicas that share a store see
+// each other's rotation and do not all rotate.
+func (s *Server) rotateKeysIfDue(ctx context.Context) {
+	if err := s.Keyring.Reload(ctx); err != nil {
+		slog.Warn("reloading signing keys failed", "err", err)
+		return
+	}
+	if s.Config.KeyRotation <= 0 {
+		return
+	}
+	keys, err := s.Store.ListSigningKeys(ctx)
+	if err != nil || len(keys) == 0 {
+		return
+	}
+	if s.now().Sub(keys[0].CreatedAt) < s.Config.KeyRotation {
+		return
+	}
+	kid, err := s.Keyring.Rotate(ctx)
+	if err != nil {
+		slog.Error("scheduled signing key rotation failed", "err", err)
+		return
+	}
+	slog.Info("rotated the signing key on schedule", "kid", kid)
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/agentguard/agentguard/internal/api"
+	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/secret"
+)
+
+// middleware adds, outermost first: panic recovery, request id and audit metadata,
+// the access log and request metrics. Logs carry the path, never the query or
+// body, so no token or secret can reach them.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agentguard_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and status code.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})
+	s.Registry.MustRegister(duration)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		reqID := r.Header.Get("X-Request-Id")
+		if reqID == "" || len(reqID) > 128 {
+			reqID = secret.NewID("req")
+		}
+		w.Header().Set("X-Request-Id", reqID)
+		info := &audit.Request{SourceIP: sourceIP(r), RequestID: reqID, TraceID: traceID(r.Header.Get("traceparent"))}
+		r = r.WithContext(audit.WithRequest(r.Context(), info))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic value may hold request data: log its type only, and the stack.
+				slog.Error("panic serving request", "request_id", reqID, "path", r.URL.Path, "panic_type", fmt.Sprintf("%T", p), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					api.WriteError(sw, r, api.Problem(http.StatusInternalServerError, "internal error; the server log has the details (request %s)", reqID))
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			duration.WithLabelValues(route, strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
+			slog.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.code(), "duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", reqID)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// traceID takes the trace id of a W3C traceparent header (00-<trace>-<span>-<flags>).
+func traceID(tp string) string {
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	return parts[1]
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+func promhttpHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	api.WriteError(w, r, api.NotFound("no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

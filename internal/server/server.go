@@ -1,0 +1,195 @@
+// Package server wires agentguard together: storage, KMS, keys, the OAuth server,
+// the management API, health and metrics. It is the only package that knows every
+// other one; each domain package knows only the interfaces it uses.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/agentguard/agentguard/internal/admin"
+	"github.com/agentguard/agentguard/internal/agent"
+	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/config"
+	"github.com/agentguard/agentguard/internal/grant"
+	"github.com/agentguard/agentguard/internal/kms"
+	"github.com/agentguard/agentguard/internal/oauth"
+	"github.com/agentguard/agentguard/internal/resource"
+	"github.com/agentguard/agentguard/internal/store/sqlstore"
+	"github.com/agentguard/agentguard/internal/token"
+)
+
+// Server is one running agentguard.
+type Server struct {
+	Config   config.Config
+	Store    *sqlstore.Store
+	Envelope *kms.Envelope
+	Keyring  *token.Keyring
+	Issuer   *token.Issuer
+	OAuth    *oauth.Server
+	Audit    audit.Recorder
+	Registry *prometheus.Registry
+	Handler  http.Handler
+
+	now     func() time.Time
+	closers []func() error
+}
+
+// Options are test hooks.
+type Options struct {
+	Now func() time.Time
+}
+
+// New opens storage and the KMS, loads signing keys, makes sure an admin exists,
+// and builds the HTTP handler.
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{Config: cfg, now: now, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	wrapper, err := kms.OpenLocal(filepath.Join(cfg.DataDir, kms.LocalKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	s.Envelope = kms.NewEnvelope(wrapper)
+
+	if s.Store, err = sqlstore.Open(ctx, cfg.DatabaseURL, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	s.closers = append(s.closers, s.Store.Close)
+
+	s.Audit = audit.Discard{}
+
+	if err := s.Store.EnsureResourceServer(ctx, resource.Server{
+		ID: resource.BuiltinID, Name: "agentguard", Audience: cfg.Issuer,
+		Scopes: []resource.Scope{
+			{Name: grant.ScopeCredentials, Description: "call the credential API (functional authorization)"},
+			{Name: grant.ScopeAdmin, Description: "call the management API"},
+		},
+		TokenLifetime: resource.DefaultTokenLifetime, CreatedAt: now(), UpdatedAt: now(),
+	}); err != nil {
+		return nil, fmt.Errorf("create the built-in resource server: %w", err)
+	}
+
+	s.Keyring, err = token.NewKeyring(ctx, s.Store, s.Envelope, token.KeyringConfig{
+		Algorithm: jose.SignatureAlgorithm(cfg.SigningAlg),
+		// A retired key stays published for the longest token lifetime plus leeway.
+		Retain: time.Duration(resource.MaxLifetime)*time.Second + 2*token.Leeway,
+		Now:    now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Issuer = &token.Issuer{URL: cfg.Issuer, Keyring: s.Keyring, Store: s.Store, Now: now}
+
+	envHash, err := admin.Bootstrap(ctx, s.Store, cfg.DataDir, cfg.AdminToken, now())
+	if err != nil {
+		return nil, err
+	}
+
+	s.OAuth = &oauth.Server{
+		Issuer: s.Issuer, Agents: s.Store, Grants: s.Store, Resources: s.Store, Replay: s.Store,
+		Audit: s.Audit, Now: now,
+	}
+	s.OAuth.Init(s.Registry)
+
+	auth := &admin.Authenticator{Store: s.Store, Issuer: s.Issuer, Agents: s.Store, Audit: s.Audit, EnvHash: envHash}
+	s.Handler = s.routes(auth)
+	return s, nil
+}
+
+func (s *Server) routes(auth *admin.Authenticator) http.Handler {
+	mux := http.NewServeMux()
+	s.OAuth.Register(mux)
+	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
+	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
+	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
+		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
+	}).Register(mux, auth.Require)
+	(&token.KeysHandler{Keyring: s.Keyring, Audit: s.Audit}).Register(mux, auth.Require)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttpHandler(s.Registry))
+	mux.HandleFunc("/api/", notFound)
+	return s.middleware(mux)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"storage": "ok", "kms": "ok"}
+	status := http.StatusOK
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["storage"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	if err := s.Envelope.Wrapper().Ping(ctx); err != nil {
+		checks["kms"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, checks)
+}
+
+// Close releases storage and other resources.
+func (s *Server) Close() error {
+	var err error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, s.closers[i]())
+	}
+	s.closers = nil
+	return err
+}
+
+// Run serves on cfg.Addr until ctx is done, then drains in-flight requests.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Config.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+	}
+	bg, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.background(bg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("agentguard is serving", "addr", ln.Addr().String(), "issuer", s.Config.Issuer, "storage", string(s.Store.Dialect()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down; finishing in-flight requests", "timeout", s.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
