@@ -114,11 +114,12 @@ func (a *Authenticator) authenticate(r *http.Request) (actor string, err error) 
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 16<<10 {
 		return "", api.Unauthorized("the Authorization header must be Bearer <token>")
 	}
-	if secret.HasPrefix(tok, "aga") || !strings.Contains(tok, ".") {
-		hash := secret.Hash(tok)
-		if a.EnvHash != "" && secret.Equal(hash, a.EnvHash) {
-			return "admin-token:env", nil
-		}
+	// The env token may look like anything (even a JWT), so it is checked first.
+	hash := secret.Hash(tok)
+	if a.EnvHash != "" && secret.Equal(hash, a.EnvHash) {
+		return "admin-token:env", nil
+	}
+	if secret.HasPrefix(tok, "aga") || strings.Count(tok, ".") != 2 {
 		t, err := a.Store.AdminTokenByHash(r.Context(), hash)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", api.Unauthorized("the admin token is not valid")
