@@ -18,8 +18,16 @@ test:
 test-short:
 	$(GO) test -count=1 $(PKGS)
 
-bench:
+# bench: Go micro-benchmarks, then the load tool (bench/load) against the real binary
+# on SQLite and on PostgreSQL (a fresh schema). BENCH_DURATION per scenario.
+BENCH_DURATION ?= 5s
+BENCH_PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./bench/load -binary bin/agentguard -duration $(BENCH_DURATION) -format markdown
+	if pg_isready -q -h 127.0.0.1 -p 5432; then \
+		$(GO) run ./bench/load -binary bin/agentguard -duration $(BENCH_DURATION) -format markdown -database-url '$(BENCH_PG_URL)'; \
+	else echo "PostgreSQL is not running on 127.0.0.1:5432: skipping the PostgreSQL load run"; fi
 
 fmt:
 	gofmt -w .
