@@ -43,6 +43,8 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd())
+	g := addGlobalFlags(root)
+	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g))
 	return root
 }
 
