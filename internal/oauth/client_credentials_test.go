@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/store/storetest"
 )
 
@@ -75,7 +76,13 @@ func TestClientCredentialsWithXOAuth2(t *testing.T) {
 // private_key_jwt with keys registered as JWK (EC) and PEM (RSA), and both audiences
 // RFC 7523 allows (the issuer, the token endpoint).
 func TestClientCredentialsWithPrivateKeyJWT(t *testing.T) {
-	s := servertest.Start(t, servertest.Options{})
+	for _, d := range storetest.Backends() {
+		t.Run(string(d), func(t *testing.T) { testPrivateKeyJWT(t, d) })
+	}
+}
+
+func testPrivateKeyJWT(t *testing.T, d sqlstore.Dialect) {
+	s := servertest.Start(t, servertest.Options{Dialect: d})
 	resourceServer(t, s, apiAudience, 0, "read")
 
 	ecID, _ := s.Agent(t, "ec-jwk")

@@ -2,12 +2,18 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -75,7 +81,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 
 func (s *Server) authenticateSecret(ctx context.Context, clientID, presented, method string) (*authenticatedClient, *Error) {
 	const failed = "client authentication failed: unknown client_id or wrong client_secret"
-	if clientID == "" || len(clientID) > 128 || len(presented) > 512 {
+	if !validIdentifier(clientID, 128) || len(presented) > 512 {
 		return nil, invalidClient(failed)
 	}
 	a, err := s.Agents.GetAgent(ctx, clientID)
@@ -134,6 +140,9 @@ func (s *Server) authenticateAssertion(ctx context.Context, clientID, assertion 
 	if unverified.Issuer == "" || unverified.Issuer != unverified.Subject {
 		return nil, invalidClient("client_assertion must have iss and sub both equal to the client_id")
 	}
+	if !validIdentifier(unverified.Subject, 128) {
+		return nil, invalidClient("client_assertion sub is not a valid client_id")
+	}
 	if clientID != "" && clientID != unverified.Subject {
 		return nil, invalidClient("client_assertion sub differs from client_id")
 	}
@@ -188,7 +197,7 @@ func (s *Server) authenticateAssertion(ctx context.Context, clientID, assertion 
 	if claims.ID == "" || len(claims.ID) > 256 {
 		return nil, invalidClient("client_assertion must carry a jti of at most 256 bytes")
 	}
-	if err := s.Replay.UseOnce(ctx, "client_assertion\x00"+clientID+"\x00"+claims.ID, exp.Add(leeway)); errors.Is(err, store.ErrConflict) {
+	if err := s.Replay.UseOnce(ctx, replayKey("client_assertion", clientID, claims.ID), exp.Add(leeway)); errors.Is(err, store.ErrConflict) {
 		return nil, invalidClient("client_assertion jti was already used; make a new assertion for every request")
 	} else if err != nil {
 		return nil, serverError()
@@ -200,3 +209,27 @@ func (s *Server) authenticateAssertion(ctx context.Context, clientID, assertion 
 }
 
 const leeway = 30 * time.Second
+
+// validIdentifier reports whether s can be an identifier we store (client id, issuer,
+// subject): non-empty, at most max bytes, UTF-8 without control characters. Anything
+// else cannot match a stored value, and some of it (NUL) PostgreSQL refuses outright.
+func validIdentifier(s string, max int) bool {
+	if s == "" || len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// replayKey names a one-time value for the replay store. The parts are hashed: a jti
+// is attacker-chosen and may hold bytes PostgreSQL text refuses (NUL), and the hash
+// keeps the key short and the parts unambiguous.
+func replayKey(kind, clientID, jti string) string {
+	h := sha256.New()
+	for _, p := range []string{clientID, jti} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	return kind + ":" + hex.EncodeToString(h.Sum(nil))
+}

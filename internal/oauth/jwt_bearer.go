@@ -33,6 +33,9 @@ func (s *Server) jwtBearer(ctx context.Context, req *tokenRequest) (*tokenRespon
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil || unverified.Issuer == "" || unverified.Subject == "" {
 		return nil, invalidGrant("assertion must carry iss and sub")
 	}
+	if !validIdentifier(unverified.Issuer, 2048) || !validIdentifier(unverified.Subject, 512) {
+		return nil, invalidGrant("assertion iss or sub is too long or holds control characters")
+	}
 	fed, err := s.Agents.FindFederation(ctx, unverified.Issuer, unverified.Subject)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidGrant("no agent trusts tokens from issuer %q for subject %q; register one with POST /api/v1/agents/{id}/federation", unverified.Issuer, unverified.Subject)
