@@ -35,6 +35,8 @@ type Config struct {
 	KeyRotation     time.Duration `koanf:"key-rotation"`
 	ShutdownTimeout time.Duration `koanf:"shutdown-timeout"`
 	GCInterval      time.Duration `koanf:"gc-interval"`
+	AuditExport     string        `koanf:"audit-export"`
+	AuditRetention  time.Duration `koanf:"audit-retention"`
 
 	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
 	// it does not land in shell history or config repositories.
@@ -55,6 +57,8 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("key-rotation", 30*24*time.Hour, "rotate the token signing key this often (0 turns scheduled rotation off)")
 	fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.Duration("gc-interval", time.Minute, "how often expired revocations and replay entries are deleted")
+	fs.String("audit-export", "", "also stream committed audit events to: stdout, file:/path (JSON lines), otlp or otlp:http://collector:4318 (OpenTelemetry logs); comma-separated")
+	fs.Duration("audit-retention", 0, "delete audit events older than this (e.g. 2160h), leaving a signed checkpoint; 0 keeps them forever")
 }
 
 // Load reads the configuration for the flag set fs (already parsed).
@@ -145,6 +149,9 @@ func (c *Config) validate() error {
 	}
 	if c.KeyRotation != 0 && c.KeyRotation < time.Hour {
 		return fmt.Errorf("--key-rotation %s is too short: use at least 1h, or 0 to turn it off", c.KeyRotation)
+	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
+		return fmt.Errorf("--audit-retention %s: use at least 1h, or 0 to keep events forever", c.AuditRetention)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -38,11 +39,13 @@ type Server struct {
 	Issuer   *token.Issuer
 	OAuth    *oauth.Server
 	Audit    audit.Recorder
+	AuditLog *audit.Log
 	Registry *prometheus.Registry
 	Handler  http.Handler
 
-	now     func() time.Time
-	closers []func() error
+	now       func() time.Time
+	closers   []func() error
+	retention *audit.Retention
 }
 
 // Options are test hooks.
@@ -76,7 +79,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	s.closers = append(s.closers, s.Store.Close)
 
-	s.Audit = audit.Discard{}
+	sinks, err := audit.OpenSinks(ctx, cfg.AuditExport, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	s.AuditLog = audit.New(s.Store, audit.Options{Now: now, Sinks: sinks})
+	s.Audit = s.AuditLog
+	s.closers = append(s.closers, s.AuditLog.Close) // runs before Store.Close: drains queued events
+	s.retention = &audit.Retention{Store: s.Store, Envelope: s.Envelope, MaxAge: cfg.AuditRetention, Now: now}
 
 	if err := s.Store.EnsureResourceServer(ctx, resource.Server{
 		ID: resource.BuiltinID, Name: "agentguard", Audience: cfg.Issuer,
@@ -125,6 +135,7 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
 	}).Register(mux, auth.Require)
 	(&token.KeysHandler{Keyring: s.Keyring, Audit: s.Audit}).Register(mux, auth.Require)
+	(&audit.Handler{Store: s.Store, Verifier: &audit.Verifier{Store: s.Store, Key: s.retention.Key}}).Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttpHandler(s.Registry))
@@ -179,6 +190,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(ctx)
 	defer stop()
 	go s.background(bg)
+	if s.Config.AuditRetention > 0 {
+		go s.retention.Run(bg, time.Hour)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,0 +1,210 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/store"
+)
+
+const auditColumns = `seq, id, time, category, action, decision, reason, agent_id, user_name, client_id,
+	resource_type, resource, source_ip, request_id, trace_id, prev_hash, hash`
+
+// auditInsertRows bounds one multi-row INSERT (17 parameters a row).
+const auditInsertRows = 128
+
+func scanAuditEvent(r interface{ Scan(...any) error }) (audit.Event, error) {
+	var e audit.Event
+	var t int64
+	err := r.Scan(&e.Seq, &e.ID, &t, &e.Category, &e.Action, &e.Decision, &e.Reason, &e.AgentID, &e.User,
+		&e.ClientID, &e.ResourceType, &e.Resource, &e.SourceIP, &e.RequestID, &e.TraceID, &e.PrevHash, &e.Hash)
+	e.Time = time.UnixMicro(t).UTC()
+	return e, mapErr(err)
+}
+
+// AppendAuditEvents locks the chain head, links the events after it and writes
+// them. On PostgreSQL SELECT … FOR UPDATE makes concurrent writers (several
+// processes) wait for each other, so the chain never forks; on SQLite the write
+// transaction is already exclusive (BEGIN IMMEDIATE on the single write connection).
+func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+		if s.dialect == Postgres {
+			q += ` FOR UPDATE`
+		}
+		var seq int64
+		var hash string
+		if err := tx.QueryRowContext(ctx, q).Scan(&seq, &hash); err != nil {
+			return fmt.Errorf("read the audit chain head: %w", err)
+		}
+		seq, hash = audit.Chain(events, seq, hash)
+		for start := 0; start < len(events); start += auditInsertRows {
+			chunk := events[start:min(start+auditInsertRows, len(events))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+			args := make([]any, 0, len(chunk)*17)
+			for i, e := range chunk {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('(')
+				for j := range 17 {
+					if j > 0 {
+						b.WriteByte(',')
+					}
+					fmt.Fprintf(&b, "$%d", len(args)+j+1)
+				}
+				b.WriteByte(')')
+				args = append(args, e.Seq, e.ID, e.Time.UnixMicro(), e.Category, e.Action, e.Decision, e.Reason,
+					e.AgentID, e.User, e.ClientID, e.ResourceType, e.Resource, e.SourceIP, e.RequestID, e.TraceID,
+					e.PrevHash, e.Hash)
+			}
+			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+				return fmt.Errorf("insert audit events: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, seq, hash); err != nil {
+			return fmt.Errorf("update the audit chain head: %w", err)
+		}
+		return nil
+	})
+}
+
+// SearchAuditEvents builds one WHERE clause from the set filters. Every equality
+// filter has an index ending in seq, so ORDER BY seq DESC LIMIT n is a backward
+// range scan of that index.
+func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	for _, c := range []struct{ col, v string }{
+		{"agent_id", f.AgentID}, {"user_name", f.User}, {"client_id", f.ClientID}, {"category", f.Category},
+		{"action", f.Action}, {"resource_type", f.ResourceType}, {"resource", f.Resource}, {"decision", f.Decision},
+	} {
+		if c.v != "" {
+			add(c.col+" = $%d", c.v)
+		}
+	}
+	if !f.From.IsZero() {
+		add("time >= $%d", f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		add("time < $%d", f.To.UnixMicro())
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < $%d", f.BeforeSeq)
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = store.DefaultLimit
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(args))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r *sql.Rows) (audit.Event, error) { return scanAuditEvent(r) })
+}
+
+func (s *Store) AuditEventsAfter(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r *sql.Rows) (audit.Event, error) { return scanAuditEvent(r) })
+}
+
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	return seq, hash, mapErr(err)
+}
+
+func (s *Store) LatestAuditCheckpoint(ctx context.Context) (audit.Checkpoint, error) {
+	var c audit.Checkpoint
+	var created int64
+	err := s.read.QueryRowContext(ctx, `SELECT seq, hash, created_at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`).
+		Scan(&c.Seq, &c.Hash, &created, &c.Signature)
+	c.CreatedAt = time.UnixMicro(created).UTC()
+	return c, mapErr(err)
+}
+
+// TrimAuditEvents deletes the oldest events up to the first one at or after
+// cutoff (never past it, so the remaining events stay one unbroken chain), at most
+// batch of them, and stores the signed checkpoint of the last one deleted.
+func (s *Store) TrimAuditEvents(ctx context.Context, cutoff time.Time, batch int, sign func(audit.Checkpoint) audit.Checkpoint) (int, error) {
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == Postgres {
+			// Serialize with appenders and other trimmers.
+			if _, err := tx.ExecContext(ctx, `SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
+				return err
+			}
+		}
+		var first sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events`).Scan(&first); err != nil {
+			return err
+		}
+		if !first.Valid {
+			return nil
+		}
+		// The last seq to delete: before the first event at or after cutoff, and
+		// within the batch.
+		last := first.Int64 + int64(batch) - 1
+		var keep sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE seq >= $1 AND seq <= $2 AND time >= $3`,
+			first.Int64, last, cutoff.UnixMicro()).Scan(&keep); err != nil {
+			return err
+		}
+		if keep.Valid {
+			last = keep.Int64 - 1
+		}
+		var c audit.Checkpoint
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events WHERE seq <= $1 ORDER BY seq DESC LIMIT 1`, last).Scan(&c.Seq, &c.Hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		c = sign(c)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, created_at, signature) VALUES ($1,$2,$3,$4)`,
+			c.Seq, c.Hash, c.CreatedAt.UnixMicro(), c.Signature); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= $1`, c.Seq)
+		if err != nil {
+			return err
+		}
+		d, _ := res.RowsAffected()
+		n = int(d)
+		return nil
+	})
+	return n, mapErr(err)
+}
+
+func (s *Store) AuditKey(ctx context.Context, newSealed []byte, now time.Time) ([]byte, error) {
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO audit_keys (id, sealed, created_at) VALUES ('checkpoint', $1, $2) ON CONFLICT (id) DO NOTHING`,
+		newSealed, now.UnixMicro()); err != nil {
+		return nil, mapErr(err)
+	}
+	var sealed []byte
+	err := s.write.QueryRowContext(ctx, `SELECT sealed FROM audit_keys WHERE id = 'checkpoint'`).Scan(&sealed)
+	return sealed, mapErr(err)
+}
