@@ -60,6 +60,8 @@ type options struct {
 	format      string
 	label       string
 	keepLogs    bool
+	inProcess   bool
+	cpuProfile  string
 }
 
 func main() {
@@ -76,6 +78,8 @@ func main() {
 	flag.StringVar(&o.format, "format", "text", "output: text or markdown (a table row per scenario)")
 	flag.StringVar(&o.label, "label", "", "name of this run in the output (default sqlite or postgres)")
 	flag.BoolVar(&o.keepLogs, "server-logs", false, "pass the started server's log through to stderr")
+	flag.BoolVar(&o.inProcess, "in-process", false, "run the server inside this process (for profiling; RSS then includes the load generator)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "with -in-process: write a CPU profile of the measured phases (server and load generator) to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -96,10 +100,17 @@ func run(o options) error {
 			o.label = "postgres"
 		}
 	}
+	if o.cpuProfile != "" && !o.inProcess {
+		return errors.New("-cpuprofile needs -in-process (the child server has no profiling endpoint)")
+	}
 	var srv *child
 	if o.url == "" {
 		var err error
-		if srv, err = startServer(o); err != nil {
+		start := startServer
+		if o.inProcess {
+			start = startInProcess
+		}
+		if srv, err = start(o); err != nil {
 			return err
 		}
 		defer srv.stop()
@@ -136,8 +147,13 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		drive(client, sc, o.conns, o.warmup) // warm-up: connections, caches, JIT-free but page cache and pools
+		drive(client, sc, o.conns, o.warmup) // warm-up: connections, pools, caches
+		stopProfile, err := profile(o.cpuProfile, sc.name)
+		if err != nil {
+			return err
+		}
 		r := drive(client, sc, o.conns, o.duration)
+		stopProfile()
 		r.name = sc.name
 		if srv != nil {
 			r.rssKB, r.hwmKB = srv.memory()
@@ -182,7 +198,9 @@ func loopbackOnly(raw string) error {
 
 // child is an agentguard server started by this program.
 type child struct {
-	cmd        *exec.Cmd
+	cmd        *exec.Cmd // nil when in-process
+	pid        int
+	shutdown   func()
 	url        string
 	adminToken string
 	dataDir    string
@@ -230,6 +248,7 @@ func startServer(o options) (*child, error) {
 		c.cleanup()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
+	c.pid = c.cmd.Process.Pid
 	go func() { c.cmd.Wait(); close(c.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -254,6 +273,12 @@ func startServer(o options) (*child, error) {
 }
 
 func (c *child) stop() {
+	if c.cmd == nil {
+		c.shutdown()
+		<-c.done
+		c.cleanup()
+		return
+	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
@@ -273,7 +298,7 @@ func (c *child) cleanup() {
 
 // memory reads the child's resident set size and its peak, in KiB.
 func (c *child) memory() (rss, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))
 	if err != nil {
 		return 0, 0
 	}

@@ -47,7 +47,7 @@ type Store struct {
 	// read serves queries; write serves changes. For SQLite write has one
 	// connection, so writers queue in Go instead of failing with SQLITE_BUSY; for
 	// PostgreSQL both are the same pool.
-	read  *sql.DB
+	read  *readPool
 	write *sql.DB
 }
 
@@ -107,7 +107,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	return &Store{dialect: SQLite, read: read, write: write}, nil
+	return &Store{dialect: SQLite, read: newReadPool(read, true), write: write}, nil
 }
 
 func openPostgres(u string) (*Store, error) {
@@ -118,7 +118,7 @@ func openPostgres(u string) (*Store, error) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{dialect: Postgres, read: db, write: db}, nil
+	return &Store{dialect: Postgres, read: newReadPool(db, false), write: db}, nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -156,7 +156,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 // Close closes the connection pools.
 func (s *Store) Close() error {
 	err := s.read.Close()
-	if s.write != s.read {
+	if s.write != s.read.DB {
 		err = errors.Join(err, s.write.Close())
 	}
 	return err
