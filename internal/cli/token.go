@@ -80,7 +80,11 @@ Prints the token response as JSON, or only the access token with --raw.`,
 				_, err := fmt.Fprintln(cmd.OutOrStdout(), tok.AccessToken)
 				return err
 			}
-			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn}
+			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.TokenType}
+			// x/oauth2 turns expires_in into Expiry; the raw value is still in Extra.
+			if v, ok := tok.Extra("expires_in").(float64); ok {
+				out.ExpiresIn = int64(v)
+			}
 			if s, ok := tok.Extra("scope").(string); ok {
 				out.Scope = s
 			}
