@@ -32,7 +32,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		reqID := r.Header.Get("X-Request-Id")
-		if reqID == "" || len(reqID) > 128 {
+		if !validRequestID(reqID) {
 			reqID = secret.NewID("req")
 		}
 		w.Header().Set("X-Request-Id", reqID)
@@ -56,6 +56,21 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// validRequestID accepts a caller's X-Request-Id only if it is 1-128 characters
+// of [A-Za-z0-9._:-]: the id is echoed in responses and lands in logs and audit
+// events, where spaces, quotes or non-ASCII text could forge or garble entries.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func sourceIP(r *http.Request) string {
