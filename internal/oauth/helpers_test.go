@@ -345,6 +345,10 @@ func noLeak(t *testing.T, body []byte, secrets []string) {
 	}
 }
 
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
 func isRFCCode(code string) bool { return slices.Contains(rfcCodes, code) }
 
 var background = context.Background()
