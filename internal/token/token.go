@@ -2,9 +2,11 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -42,6 +44,8 @@ type Issuer struct {
 	Keyring *Keyring
 	Store   Store
 	Now     func() time.Time
+
+	verified verifiedCache
 }
 
 // Issue fills iss, iat, nbf, exp and jti and signs the claims. It returns the token.
@@ -99,6 +103,25 @@ func (is *Issuer) VerifySignature(ctx context.Context, raw string) (Claims, erro
 	if len(raw) > 16<<10 {
 		return c, ErrInvalid
 	}
+	key := sha256.Sum256([]byte(raw))
+	c, ok := is.verified.get(key)
+	if !ok {
+		var err error
+		if c, err = is.verifySignature(ctx, raw); err != nil {
+			return c, err
+		}
+		is.verified.put(key, c)
+	}
+	now := is.Now()
+	if now.After(c.Expiry.Time().Add(Leeway)) || (c.NotBefore != nil && now.Add(Leeway).Before(c.NotBefore.Time())) {
+		return c, ErrExpired
+	}
+	return c, nil
+}
+
+// verifySignature parses raw and checks its header, signature and issuer.
+func (is *Issuer) verifySignature(ctx context.Context, raw string) (Claims, error) {
+	var c Claims
 	tok, err := jwt.ParseSigned(raw, Algorithms)
 	if err != nil || len(tok.Headers) != 1 {
 		return c, ErrInvalid
@@ -117,9 +140,35 @@ func (is *Issuer) VerifySignature(ctx context.Context, raw string) (Claims, erro
 	if c.Issuer != is.URL || c.ID == "" || c.Expiry == nil {
 		return c, ErrInvalid
 	}
-	now := is.Now()
-	if now.After(c.Expiry.Time().Add(Leeway)) || (c.NotBefore != nil && now.Add(Leeway).Before(c.NotBefore.Time())) {
-		return c, ErrExpired
-	}
 	return c, nil
+}
+
+// verifiedCache remembers the claims of tokens whose signature checked out, keyed by
+// the SHA-256 of the exact token text, so a resource server introspecting the same
+// token on every call costs one signature check, not one per call (an ES256
+// verification is most of an introspection's CPU). Only the signature, header and
+// issuer checks are remembered: time and revocation are checked on every call, and
+// a retired signing key stays published until every token it signed has expired,
+// so a remembered signature never outlives its key. Bounded: full means cleared.
+type verifiedCache struct {
+	mu sync.RWMutex
+	m  map[[32]byte]Claims
+}
+
+const maxVerified = 8192
+
+func (v *verifiedCache) get(k [32]byte) (Claims, bool) {
+	v.mu.RLock()
+	c, ok := v.m[k]
+	v.mu.RUnlock()
+	return c, ok
+}
+
+func (v *verifiedCache) put(k [32]byte, c Claims) {
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= maxVerified {
+		v.m = make(map[[32]byte]Claims, 256)
+	}
+	v.m[k] = c
+	v.mu.Unlock()
 }
