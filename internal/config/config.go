@@ -147,11 +147,22 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("--log-level %q must be debug, info, warn or error", c.LogLevel)
 	}
-	if c.KeyRotation != 0 && c.KeyRotation < time.Hour {
+	switch c.SigningAlg {
+	case "ES256", "RS256", "EdDSA":
+	default:
+		return fmt.Errorf("--signing-alg %q must be ES256, RS256 or EdDSA", c.SigningAlg)
+	}
+	if c.KeyRotation < 0 || (c.KeyRotation != 0 && c.KeyRotation < time.Hour) {
 		return fmt.Errorf("--key-rotation %s is too short: use at least 1h, or 0 to turn it off", c.KeyRotation)
 	}
 	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
 		return fmt.Errorf("--audit-retention %s: use at least 1h, or 0 to keep events forever", c.AuditRetention)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %s must be positive, e.g. 30s", c.ShutdownTimeout)
+	}
+	if c.GCInterval < time.Second {
+		return fmt.Errorf("--gc-interval %s is too short: use at least 1s, e.g. 1m", c.GCInterval)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
