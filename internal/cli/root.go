@@ -43,6 +43,7 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd())
+	root.AddCommand(newKMSCmd())
 	g := addGlobalFlags(root)
 	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g))
 	return root

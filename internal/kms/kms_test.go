@@ -164,6 +164,9 @@ func TestRotateNewSealsUseNewKeyOldStillOpen(t *testing.T) {
 			t.Fatalf("Open %s rotation: %q, %v", name, pt, err)
 		}
 	}
+	if ids := l.KeyIDs(); len(ids) != 2 || ids[0] != old || ids[1] != id {
+		t.Fatalf("KeyIDs = %v, want [%s %s]", ids, old, id)
+	}
 	// The file keeps both keys and both creation times.
 	var f keyringFile
 	b, _ := os.ReadFile(path)

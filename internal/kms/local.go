@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -203,6 +204,18 @@ func (l *Local) addKey(create bool) (string, error) {
 		l.loaded = fi
 	}
 	return id, nil
+}
+
+// KeyIDs lists the keyring's key ids, oldest first (ids sort by creation time).
+func (l *Local) KeyIDs() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ids := make([]string, 0, len(l.keys))
+	for id := range l.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (l *Local) CurrentKeyID() string {
