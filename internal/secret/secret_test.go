@@ -38,10 +38,12 @@ func TestNewIDSortableAndUnique(t *testing.T) {
 	if ms := idMillis(t, ids[0]); ms > time.Now().UnixMilli() || ms < time.Now().Add(-time.Minute).UnixMilli() {
 		t.Fatalf("NewID timestamp %d is not the current time", ms)
 	}
-	// IDs made a few milliseconds apart sort in creation order.
+	// An ID made in a later millisecond sorts after every earlier one.
 	a := NewID("ag")
-	time.Sleep(3 * time.Millisecond) // not a timing assertion: only needs a later millisecond
 	b := NewID("ag")
+	for idMillis(t, b) == idMillis(t, a) {
+		b = NewID("ag")
+	}
 	if !(a < b) {
 		t.Fatalf("NewID %q made before %q sorts after it", a, b)
 	}
