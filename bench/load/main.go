@@ -152,7 +152,9 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
+		cpu0 := cpuTimes(srv)
 		r := drive(client, sc, o.conns, o.duration)
+		r.cpu = cpuTimes(srv).sub(cpu0)
 		stopProfile()
 		r.name = sc.name
 		if srv != nil {
@@ -165,10 +167,11 @@ func run(o options) error {
 	}
 	if o.format == "markdown" {
 		fmt.Printf("\n%s, %d connections, %s per scenario:\n\n", o.label, o.conns, o.duration)
-		fmt.Println("| scenario | req/s | p50 | p90 | p99 | max | errors | server RSS (peak) |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Println("| scenario | req/s | p50 | p90 | p99 | max | errors | server RSS (peak) | server CPU/req | load CPU/req |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range results {
-			fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %s |\n", r.name, r.rate(), ms(r.p(50)), ms(r.p(90)), ms(r.p(99)), ms(r.p(100)), r.errors, rss(r))
+			fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %s | %s | %s |\n", r.name, r.rate(), ms(r.p(50)), ms(r.p(90)), ms(r.p(99)), ms(r.p(100)), r.errors, rss(r),
+				us(r.cpu.server, r.ok), us(r.cpu.load, r.ok))
 		}
 	}
 	for _, r := range results {
@@ -488,6 +491,7 @@ type result struct {
 	latencies []time.Duration // sorted, successful requests only
 	rssKB     int64
 	hwmKB     int64
+	cpu       cpuUse
 }
 
 // drive runs conns workers making sc's request until d has passed.
@@ -556,6 +560,9 @@ func (r result) print(w io.Writer, label string) {
 	if r.rssKB > 0 {
 		fmt.Fprintf(w, "  server RSS %s", rss(r))
 	}
+	if r.ok > 0 {
+		fmt.Fprintf(w, "  CPU/req server %s load %s (%s)", us(r.cpu.server, r.ok), us(r.cpu.load, r.ok), r.cpu.note)
+	}
 	if r.firstErr != "" {
 		fmt.Fprintf(w, "  (first error: %s)", r.firstErr)
 	}
@@ -569,4 +576,48 @@ func rss(r result) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.0f MiB (%.0f MiB)", float64(r.rssKB)/1024, float64(r.hwmKB)/1024)
+}
+
+// cpuUse is CPU time spent by the server and by this load generator. When the
+// server runs in this process the two cannot be told apart: all of it is "server".
+type cpuUse struct {
+	server, load time.Duration
+	note         string
+}
+
+func (a cpuUse) sub(b cpuUse) cpuUse {
+	return cpuUse{server: a.server - b.server, load: a.load - b.load, note: a.note}
+}
+
+// cpuTimes reads user+system CPU of the child server (/proc/<pid>/stat, in clock
+// ticks of 10 ms) and of this process (getrusage).
+func cpuTimes(c *child) cpuUse {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if c == nil {
+		return cpuUse{load: self, note: "external server: load generator only"}
+	}
+	if c.cmd == nil {
+		return cpuUse{server: self, note: "in-process: server and load generator together"}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid))
+	if err != nil {
+		return cpuUse{load: self}
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return cpuUse{load: self}
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return cpuUse{server: time.Duration(ut+st) * 10 * time.Millisecond, load: self, note: "server and load generator"}
+}
+
+func us(d time.Duration, n int64) string {
+	if n == 0 || d <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(n))
 }
