@@ -51,8 +51,29 @@ func Invalid(errs ...FieldError) *Error {
 // Unauthorized is a 401 with the RFC 6750 challenge.
 func Unauthorized(detail string) *Error {
 	e := Problem(http.StatusUnauthorized, "%s", detail)
-	e.Header = http.Header{"WWW-Authenticate": {`Bearer error="invalid_token", error_description="` + detail + `"`}}
+	e.Header = http.Header{}
+	e.Header.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+challengeText(detail)+`"`)
 	return e
+}
+
+// challengeText makes s fit an RFC 6750 §3 error_description: printable ASCII
+// without '"' or backslash (those become an apostrophe, other bytes '?'), at most 256 bytes.
+func challengeText(s string) string {
+	b := make([]byte, 0, min(len(s), 256))
+	for _, r := range s {
+		if len(b) >= 256 {
+			break
+		}
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\'')
+		case r >= 0x20 && r <= 0x7e:
+			b = append(b, byte(r))
+		default:
+			b = append(b, '?')
+		}
+	}
+	return string(b)
 }
 
 // Forbidden is a 403.
