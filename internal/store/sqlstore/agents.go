@@ -101,6 +101,7 @@ func (s *Store) UpdateAgent(ctx context.Context, id string, update func(*agent.A
 		if err := update(&a); err != nil {
 			return err
 		}
+		a.ID = id // the key is not the update's to change; the row stays where it is
 		_, err = tx.ExecContext(ctx, `UPDATE agents SET name=$2, description=$3, owner=$4, type=$5, access_identity=$6, audience=$7, status=$8, updated_at=$9 WHERE id=$1`,
 			a.ID, a.Name, a.Description, a.Owner, a.Type, a.AccessIdentity, a.Audience, a.Status, micros(a.UpdatedAt))
 		return err

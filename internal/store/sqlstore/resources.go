@@ -73,6 +73,7 @@ func (s *Store) UpdateResourceServer(ctx context.Context, id string, update func
 		if err := update(&rs); err != nil {
 			return err
 		}
+		rs.ID = id // the key is not the update's to change; the row stays where it is
 		_, err = tx.ExecContext(ctx, `UPDATE resource_servers SET name=$2, audience=$3, scopes=$4, token_lifetime_seconds=$5, updated_at=$6 WHERE id=$1`,
 			rs.ID, rs.Name, rs.Audience, scopesJSON(rs.Scopes), int64(rs.TokenLifetime/time.Second), micros(rs.UpdatedAt))
 		return err

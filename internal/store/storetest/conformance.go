@@ -152,6 +152,11 @@ func testAgentCRUD(t *testing.T, s *sqlstore.Store) {
 	got, _ = s.GetAgent(ctx, a.ID)
 	wantEqual(t, "GetAgent after aborted update", got, want)
 
+	// The id is the row's key: an update cannot move it.
+	updated, err = s.UpdateAgent(ctx, a.ID, func(x *agent.Agent) error { x.ID = "ag_other"; return nil })
+	mustOK(t, "UpdateAgent changing the id", err)
+	wantEqual(t, "id after an update that changed it", updated.ID, a.ID)
+
 	_, err = s.UpdateAgent(ctx, "ag_missing", func(*agent.Agent) error { return nil })
 	wantErr(t, "UpdateAgent missing", err, store.ErrNotFound)
 	_, err = s.GetAgent(ctx, "ag_missing")
@@ -508,6 +513,9 @@ func testResourceServers(t *testing.T, s *sqlstore.Store) {
 
 	_, err = s.UpdateResourceServer(ctx, noScopes.ID, func(x *resource.Server) error { x.Audience = rs.Audience; return nil })
 	wantErr(t, "UpdateResourceServer to a taken audience", err, store.ErrConflict)
+	moved, err := s.UpdateResourceServer(ctx, rs.ID, func(x *resource.Server) error { x.ID = "rs_other"; return nil })
+	mustOK(t, "UpdateResourceServer changing the id", err)
+	wantEqual(t, "id after an update that changed it", moved.ID, rs.ID)
 	_, err = s.UpdateResourceServer(ctx, "rs_missing", func(*resource.Server) error { return nil })
 	wantErr(t, "UpdateResourceServer missing", err, store.ErrNotFound)
 	_, err = s.GetResourceServer(ctx, "rs_missing")
