@@ -46,6 +46,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(newKMSCmd())
 	g := addGlobalFlags(root)
 	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g))
+	root.AddCommand(newAuditCmd(g))
 	return root
 }
 
