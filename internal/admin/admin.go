@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -49,7 +50,7 @@ func Bootstrap(ctx context.Context, st Store, dataDir, envToken string, now time
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := writeTokenFile(path, tok); err != nil {
 		return "", fmt.Errorf("write bootstrap admin token: %w", err)
 	}
 	if err := st.CreateAdminToken(ctx, Token{ID: secret.NewID("adm"), Hash: secret.Hash(tok), CreatedAt: now}); err != nil {
@@ -57,6 +58,24 @@ func Bootstrap(ctx context.Context, st Store, dataDir, envToken string, now time
 	}
 	slog.Info("generated the bootstrap admin token; read it from the file", "path", path)
 	return "", nil
+}
+
+// writeTokenFile writes tok to a new 0600 file at path. A stale file left from an
+// earlier store is removed first rather than written through, so neither its old
+// mode nor a symlink planted in its place decides where the token goes.
+func writeTokenFile(path, tok string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // AgentGetter reads an agent (to check the status of an admin agent's token).
