@@ -74,6 +74,10 @@ func ParsePublicKey(rawJWK json.RawMessage, pemText, alg, kid string) (Key, erro
 		return api.Invalid(api.FieldError{Field: f, Detail: fmt.Sprintf(format, args...)})
 	}
 	var pub any
+	src := "jwk" // the field the key came in, named in errors about the key itself
+	if len(rawJWK) == 0 && pemText != "" {
+		src = "pem"
+	}
 	switch {
 	case len(rawJWK) > 0 && pemText != "":
 		return Key{}, field("jwk", "send either jwk or pem, not both")
@@ -118,7 +122,7 @@ func ParsePublicKey(rawJWK json.RawMessage, pemText, alg, kid string) (Key, erro
 	}
 	inferred, err := algorithmFor(pub)
 	if err != nil {
-		return Key{}, field("jwk", "%v", err)
+		return Key{}, field(src, "%v", err)
 	}
 	if alg == "" {
 		alg = inferred
@@ -129,7 +133,7 @@ func ParsePublicKey(rawJWK json.RawMessage, pemText, alg, kid string) (Key, erro
 	if kid == "" {
 		tp, err := jwk.Thumbprint(crypto.SHA256)
 		if err != nil {
-			return Key{}, field("jwk", "cannot compute its thumbprint: %v", err)
+			return Key{}, field(src, "cannot compute its thumbprint: %v", err)
 		}
 		kid = base64.RawURLEncoding.EncodeToString(tp)
 	}
