@@ -88,19 +88,27 @@ func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
+	// SQLite has no statistics to choose between two usable indexes and may pick
+	// the less selective one (category over agent_id), scanning far more rows. The
+	// filters are listed most selective first; on SQLite all but the first are
+	// written as +column, which keeps them out of index selection.
+	plus := ""
 	for _, c := range []struct{ col, v string }{
-		{"agent_id", f.AgentID}, {"user_name", f.User}, {"client_id", f.ClientID}, {"category", f.Category},
-		{"action", f.Action}, {"resource_type", f.ResourceType}, {"resource", f.Resource}, {"decision", f.Decision},
+		{"agent_id", f.AgentID}, {"client_id", f.ClientID}, {"user_name", f.User}, {"resource", f.Resource},
+		{"resource_type", f.ResourceType}, {"action", f.Action}, {"category", f.Category}, {"decision", f.Decision},
 	} {
 		if c.v != "" {
-			add(c.col+" = $%d", c.v)
+			add(plus+c.col+" = $%d", c.v)
+			if s.dialect == SQLite && c.col != "resource" {
+				plus = "+"
+			}
 		}
 	}
 	if !f.From.IsZero() {
-		add("time >= $%d", f.From.UnixMicro())
+		add(plus+"time >= $%d", f.From.UnixMicro())
 	}
 	if !f.To.IsZero() {
-		add("time < $%d", f.To.UnixMicro())
+		add(plus+"time < $%d", f.To.UnixMicro())
 	}
 	if f.BeforeSeq > 0 {
 		add("seq < $%d", f.BeforeSeq)
