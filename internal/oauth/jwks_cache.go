@@ -24,6 +24,14 @@ type jwksCache struct {
 
 	mu   sync.Mutex
 	sets map[string]cachedSet
+	// uris caches the jwks_uri each issuer's discovery document names, so a token
+	// request does not fetch the discovery document every time.
+	uris map[string]cachedURI
+}
+
+type cachedURI struct {
+	uri     string
+	fetched time.Time
 }
 
 type cachedSet struct {
@@ -38,7 +46,7 @@ const (
 )
 
 func newJWKSCache(c *http.Client, now func() time.Time) *jwksCache {
-	return &jwksCache{client: c, now: now, sets: map[string]cachedSet{}}
+	return &jwksCache{client: c, now: now, sets: map[string]cachedSet{}, uris: map[string]cachedURI{}}
 }
 
 // key finds kid in the set at uri (or, if uri is empty, the one issuer's discovery
@@ -90,7 +98,31 @@ func find(set jose.JSONWebKeySet, kid string) (jose.JSONWebKey, bool) {
 	return jose.JSONWebKey{}, false
 }
 
+// discover returns the jwks_uri of issuer's discovery document, cached for jwksTTL.
 func (c *jwksCache) discover(ctx context.Context, issuer string) (string, error) {
+	c.mu.Lock()
+	cached, ok := c.uris[issuer]
+	c.mu.Unlock()
+	if ok && c.now().Sub(cached.fetched) < jwksTTL {
+		return cached.uri, nil
+	}
+	v, err, _ := c.group.Do("discovery\x00"+issuer, func() (any, error) {
+		uri, err := c.fetchDiscovery(ctx, issuer)
+		if err != nil {
+			return "", err
+		}
+		c.mu.Lock()
+		c.uris[issuer] = cachedURI{uri: uri, fetched: c.now()}
+		c.mu.Unlock()
+		return uri, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+func (c *jwksCache) fetchDiscovery(ctx context.Context, issuer string) (string, error) {
 	var doc struct {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
