@@ -117,7 +117,7 @@ func (a *Authenticator) Require(next http.Handler) http.Handler {
 
 func (a *Authenticator) deny(r *http.Request, actor string, err error) {
 	e := audit.Event{
-		Time: time.Now(), Category: audit.CategoryAdmin, Action: r.Method + " " + r.URL.Path, Decision: audit.Deny,
+		Category: audit.CategoryAdmin, Action: r.Method + " " + r.URL.Path, Decision: audit.Deny,
 		Reason: err.Error(), User: actor, ResourceType: "api",
 	}
 	audit.Fill(r.Context(), &e)

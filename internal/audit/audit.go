@@ -91,7 +91,7 @@ func Fill(ctx context.Context, e *Event) {
 // failed changes are recorded by the admin middleware from the response status.
 func Admin(ctx context.Context, rec Recorder, action, resourceType, resource, agentID string) error {
 	e := Event{
-		Time: time.Now(), Category: CategoryAdmin, Action: action, Decision: Allow,
+		Category: CategoryAdmin, Action: action, Decision: Allow,
 		User: RequestFrom(ctx).Actor, AgentID: agentID, ResourceType: resourceType, Resource: resource,
 	}
 	Fill(ctx, &e)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,8 @@ func Validate(e Event) error {
 }
 
 func clip(s string) string {
+	// PostgreSQL text refuses NUL; an event must never be lost to one.
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if len(s) <= maxField && utf8.ValidString(s) {
 		return s
 	}

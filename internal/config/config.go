@@ -82,8 +82,12 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
+	// Only the server's own flags are settings; the CLI's global flags (--server,
+	// --token, --output) on the same command are not.
 	known := map[string]bool{}
-	fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
+	own := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	Flags(own)
+	own.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
 	for _, key := range k.Keys() {
 		if !known[key] {
 			return Config{}, fmt.Errorf("config file %s: unknown key %q (keys are the flag names, e.g. data-dir)", path, key)

@@ -40,6 +40,8 @@ func (g Grant) Allows(want []string) bool {
 type Store interface {
 	CreateGrant(ctx context.Context, g Grant) error
 	ListGrants(ctx context.Context, agentID string) ([]Grant, error)
+	// UpdateGrantScopes replaces the scopes of the agent's grant id.
+	UpdateGrantScopes(ctx context.Context, agentID, id string, scopes []string) (Grant, error)
 	DeleteGrant(ctx context.Context, agentID, id string) error
 	GrantFor(ctx context.Context, agentID, audience string) (Grant, error)
 }

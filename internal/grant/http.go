@@ -35,6 +35,7 @@ type Handler struct {
 func (h *Handler) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	mux.Handle("POST /api/v1/agents/{id}/grants", wrap(http.HandlerFunc(h.create)))
 	mux.Handle("GET /api/v1/agents/{id}/grants", wrap(http.HandlerFunc(h.list)))
+	mux.Handle("PATCH /api/v1/agents/{id}/grants/{grant_id}", wrap(http.HandlerFunc(h.update)))
 	mux.Handle("DELETE /api/v1/agents/{id}/grants/{grant_id}", wrap(http.HandlerFunc(h.delete)))
 }
 
@@ -48,6 +49,15 @@ func (h *Handler) agent(r *http.Request) (string, error) {
 	return id, nil
 }
 
+func validScopes(v *api.Validator, scopes []string) {
+	if len(scopes) == 0 {
+		v.Add("scopes", "name at least one scope the resource server defines")
+	}
+	for _, s := range scopes {
+		v.Scope("scopes", s)
+	}
+}
+
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Audience string   `json:"audience"`
@@ -59,12 +69,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	var v api.Validator
 	v.Audience("audience", req.Audience)
-	if len(req.Scopes) == 0 {
-		v.Add("scopes", "name at least one scope the resource server defines")
-	}
-	for _, s := range req.Scopes {
-		v.Scope("scopes", s)
-	}
+	validScopes(&v, req.Scopes)
 	if err := v.Err(); err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -82,12 +87,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, err)
 		return
 	}
-	for _, s := range req.Scopes {
-		if !rs.HasScope(s) {
-			v.Add("scopes", "%q is not a scope of the resource server %s", s, rs.Audience)
-		}
-	}
-	if err := v.Err(); err != nil {
+	if err := definedScopes(rs, req.Scopes); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -96,7 +96,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Scopes: slices.Compact(req.Scopes), CreatedAt: h.Now().UTC()}
 	if err := h.Store.CreateGrant(r.Context(), g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			err = api.Conflict("agent %s already has a grant on %s; delete it and grant the full scope list again", agentID, rs.Audience)
+			err = api.Conflict("agent %s already has a grant on %s; change its scopes with PATCH /api/v1/agents/%s/grants/{grant_id}", agentID, rs.Audience, agentID)
 		}
 		api.WriteError(w, r, err)
 		return
@@ -106,6 +106,76 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusCreated, g)
+}
+
+// definedScopes checks that the resource server defines every scope.
+func definedScopes(rs resource.Server, scopes []string) error {
+	var v api.Validator
+	for _, s := range scopes {
+		if !rs.HasScope(s) {
+			v.Add("scopes", "%q is not a scope of the resource server %s", s, rs.Audience)
+		}
+	}
+	return v.Err()
+}
+
+// update replaces a grant's scopes (e.g. to add agentguard:admin to the functional
+// grant every agent holds on the issuer).
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Scopes []string `json:"scopes"`
+	}
+	if err := api.Decode(w, r, &req); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	var v api.Validator
+	validScopes(&v, req.Scopes)
+	if err := v.Err(); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	agentID, err := h.agent(r)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	gid := r.PathValue("grant_id")
+	var current *Grant
+	gs, err := h.Store.ListGrants(r.Context(), agentID)
+	for i := range gs {
+		if gs[i].ID == gid {
+			current = &gs[i]
+		}
+	}
+	if err == nil && current == nil {
+		err = api.NotFound("agent %q has no grant %q", agentID, gid)
+	}
+	var rs resource.Server
+	if err == nil {
+		rs, err = h.Resources.GetResourceServerByAudience(r.Context(), current.Audience)
+	}
+	if err == nil {
+		err = definedScopes(rs, req.Scopes)
+	}
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	slices.Sort(req.Scopes)
+	g, err := h.Store.UpdateGrantScopes(r.Context(), agentID, gid, slices.Compact(req.Scopes))
+	if errors.Is(err, store.ErrNotFound) {
+		err = api.NotFound("agent %q has no grant %q", agentID, gid)
+	}
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	if err := audit.Admin(r.Context(), h.Audit, "grant.update", "resource_server", g.Audience, agentID); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, g)
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {

@@ -49,7 +49,7 @@ func (s *Server) Metadata() Metadata {
 		IntrospectionEndpoint:                 u + "/oauth2/introspect",
 		RevocationEndpoint:                    u + "/oauth2/revoke",
 		GrantTypesSupported:                   s.grantTypes(),
-		ResponseTypesSupported:                []string{"code"},
+		ResponseTypesSupported:                []string{}, // no authorization endpoint yet
 		SubjectTypesSupported:                 []string{"public"},
 		IDTokenSigningAlgValuesSupported:      []string{string(s.Issuer.Keyring.Algorithm())},
 		TokenEndpointAuthMethodsSupported:     methods,

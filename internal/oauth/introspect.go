@@ -40,16 +40,21 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		ev := audit.Event{Category: audit.CategoryToken, Action: "token.introspect", Decision: audit.Deny, Reason: e.Code + ": " + e.Description}
 		if form != nil {
-			ev.AgentID = truncate(form.Get("client_id"), 128)
+			ev.AgentID = claimedClient(r, form)
 		}
-		s.record(ctx, ev)
+		if s.record(ctx, ev) != nil {
+			e = serverError()
+		}
 		writeOAuthError(w, e)
 		return
 	}
 	res, reason := s.introspect(ctx, form.Get("token"))
 	ev := audit.Event{Category: audit.CategoryToken, Action: "token.introspect", Decision: audit.Allow,
 		AgentID: caller.Agent.ID, Reason: reason, ResourceType: "token", Resource: res.JTI}
-	s.record(ctx, ev)
+	if s.record(ctx, ev) != nil {
+		writeOAuthError(w, serverError())
+		return
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 

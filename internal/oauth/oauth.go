@@ -4,7 +4,9 @@ package oauth
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,10 +100,28 @@ func (s *Server) Register(mux *http.ServeMux) {
 // TokenEndpoint is the token endpoint's URL (an accepted client assertion audience).
 func (s *Server) TokenEndpoint() string { return s.Issuer.URL + "/oauth2/token" }
 
-func (s *Server) record(ctx context.Context, e audit.Event) {
+// record writes e and returns once it is durable. Callers answer server_error when
+// it fails: nothing is answered that the audit log does not hold.
+func (s *Server) record(ctx context.Context, e audit.Event) error {
 	audit.Fill(ctx, &e)
 	if e.Time.IsZero() {
 		e.Time = s.Now()
 	}
-	_ = s.Audit.Record(ctx, e)
+	if err := s.Audit.Record(ctx, e); err != nil {
+		slog.ErrorContext(ctx, "audit write failed; refusing the request", "action", e.Action, "err", err)
+		return err
+	}
+	return nil
+}
+
+// claimedClient is the client id a request names, for refusal events: the body's
+// client_id, else the Basic user name. It is unauthenticated, so only recorded.
+func claimedClient(r *http.Request, form url.Values) string {
+	id := form.Get("client_id")
+	if user, _, ok := r.BasicAuth(); ok && id == "" {
+		if u, err := url.QueryUnescape(user); err == nil {
+			id = u
+		}
+	}
+	return truncate(id, 128)
 }

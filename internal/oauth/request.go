@@ -65,7 +65,7 @@ func parseTokenRequest(r *http.Request, form url.Values) (*tokenRequest, *Error)
 		Audiences:   form["audience"],
 	}
 	if req.GrantType == "" {
-		return nil, invalidRequest("grant_type is missing; use client_credentials, %s or %s", GrantJWTBearer, GrantTokenExchange)
+		return nil, invalidRequest("grant_type is missing; use client_credentials or %s", GrantJWTBearer)
 	}
 	if len(req.Scope) > 4096 {
 		return nil, invalidScope("scope is over 4096 bytes")

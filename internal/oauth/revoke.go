@@ -25,9 +25,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		ev.Decision, ev.Reason = audit.Deny, e.Code+": "+e.Description
 		if form != nil {
-			ev.AgentID = truncate(form.Get("client_id"), 128)
+			ev.AgentID = claimedClient(r, form)
 		}
-		s.record(ctx, ev)
+		if s.record(ctx, ev) != nil {
+			e = serverError()
+		}
 		writeOAuthError(w, e)
 		return
 	}
@@ -46,7 +48,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 		ev.Decision, ev.Reason, ev.ResourceType, ev.Resource = audit.Allow, "revoked", "token", c.ID
 	}
-	s.record(ctx, ev)
+	if s.record(ctx, ev) != nil {
+		e = serverError()
+	}
 	if e != nil {
 		writeOAuthError(w, e)
 		return

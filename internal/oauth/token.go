@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/agentguard/agentguard/internal/audit"
@@ -35,7 +36,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		h, ok := s.grants[req.GrantType]
 		if !ok {
-			e = oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type %q is not supported; use client_credentials, %s or %s", req.GrantType, GrantJWTBearer, GrantTokenExchange)
+			e = oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type %q is not supported; use one of: %s", req.GrantType, strings.Join(s.grantTypes(), ", "))
 		} else {
 			resp, e = h(ctx, req)
 		}
@@ -50,14 +51,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if req != nil && req.client != nil {
 			ev.AgentID = req.client.Agent.ID
 		} else if form != nil {
-			ev.AgentID = truncate(form.Get("client_id"), 128)
+			ev.AgentID = claimedClient(r, form)
 		}
-		s.record(ctx, ev)
+		if s.record(ctx, ev) != nil {
+			e = serverError()
+		}
 		writeOAuthError(w, e)
 		return
 	}
+	if s.record(ctx, resp.event) != nil {
+		s.metrics.tokens.WithLabelValues(grantType, "server_error").Inc()
+		writeOAuthError(w, serverError())
+		return
+	}
 	s.metrics.tokens.WithLabelValues(grantType, "issued").Inc()
-	s.record(ctx, resp.event)
 	writeJSON(w, http.StatusOK, resp)
 }
 

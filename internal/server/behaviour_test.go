@@ -264,3 +264,52 @@ func TestGrantLifecycle(t *testing.T) {
 		t.Fatalf("token after the grant is gone: HTTP %d %v", code, out)
 	}
 }
+
+// PATCH replaces a grant's scopes: the way to give an agent agentguard:admin on top of
+// the functional grant it was born with, and to take a scope away again.
+func TestPatchGrantScopes(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	id, sec := s.Agent(t, "operator")
+	var list struct{ Items []grant.Grant }
+	s.Do(t, "GET", "/api/v1/agents/"+id+"/grants", nil, &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("grants: %+v", list.Items)
+	}
+	functional := list.Items[0]
+	path := "/api/v1/agents/" + id + "/grants/" + functional.ID
+
+	var g grant.Grant
+	if code := s.Do(t, "PATCH", path, map[string]any{"scopes": []string{grant.ScopeAdmin, grant.ScopeCredentials}}, &g); code != http.StatusOK {
+		t.Fatalf("PATCH grant: HTTP %d", code)
+	}
+	if !slices.Equal(g.Scopes, []string{grant.ScopeAdmin, grant.ScopeCredentials}) {
+		t.Fatalf("scopes after PATCH: %v", g.Scopes)
+	}
+	admin := accessToken(t, s, id, sec, url.Values{"scope": {grant.ScopeAdmin}})
+	if code := s.DoAs(t, admin, "GET", "/api/v1/agents", nil, nil); code != http.StatusOK {
+		t.Fatalf("admin-scoped token on the management API: HTTP %d", code)
+	}
+
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		want int
+	}{
+		{"scope the resource server does not define", map[string]any{"scopes": []string{"files:read"}}, http.StatusBadRequest},
+		{"no scopes", map[string]any{"scopes": []string{}}, http.StatusBadRequest},
+		{"unknown field", map[string]any{"audience": "https://x.example"}, http.StatusBadRequest},
+	} {
+		if code := s.Do(t, "PATCH", path, tc.body, nil); code != tc.want {
+			t.Errorf("%s: HTTP %d, want %d", tc.name, code, tc.want)
+		}
+	}
+	if code := s.Do(t, "PATCH", "/api/v1/agents/"+id+"/grants/grt_missing", map[string]any{"scopes": []string{grant.ScopeCredentials}}, nil); code != http.StatusNotFound {
+		t.Errorf("unknown grant: HTTP %d, want 404", code)
+	}
+
+	s.Do(t, "PATCH", path, map[string]any{"scopes": []string{grant.ScopeCredentials}}, nil)
+	code, out := oauthPost(t, s, "/oauth2/token", id, sec, url.Values{"grant_type": {"client_credentials"}, "scope": {grant.ScopeAdmin}})
+	if code != http.StatusBadRequest || out["error"] != "invalid_scope" {
+		t.Fatalf("admin scope after it was taken away: HTTP %d %v", code, out)
+	}
+}

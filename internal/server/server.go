@@ -30,6 +30,9 @@ import (
 	"github.com/agentguard/agentguard/internal/token"
 )
 
+// The SQL store serves as the authorization server's replay store too.
+var _ oauth.ReplayStore = (*sqlstore.Store)(nil)
+
 // Server is one running agentguard.
 type Server struct {
 	Config   config.Config

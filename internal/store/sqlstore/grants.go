@@ -40,6 +40,13 @@ func (s *Store) ListGrants(ctx context.Context, agentID string) ([]grant.Grant, 
 	return collect(rows, func(r *sql.Rows) (grant.Grant, error) { return scanGrant(r) })
 }
 
+func (s *Store) UpdateGrantScopes(ctx context.Context, agentID, id string, scopes []string) (grant.Grant, error) {
+	if err := s.exec(ctx, true, `UPDATE grants SET scopes = $3 WHERE agent_id = $1 AND id = $2`, agentID, id, grant.JoinScopes(scopes)); err != nil {
+		return grant.Grant{}, err
+	}
+	return scanGrant(s.write.QueryRowContext(ctx, grantSelect+` WHERE g.agent_id = $1 AND g.id = $2`, agentID, id))
+}
+
 func (s *Store) DeleteGrant(ctx context.Context, agentID, id string) error {
 	return s.exec(ctx, true, `DELETE FROM grants WHERE agent_id = $1 AND id = $2`, agentID, id)
 }

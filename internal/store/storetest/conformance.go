@@ -11,7 +11,6 @@ import (
 	"github.com/agentguard/agentguard/internal/admin"
 	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/grant"
-	"github.com/agentguard/agentguard/internal/oauth"
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
@@ -21,12 +20,11 @@ import (
 // The store must satisfy every domain interface; a missing method fails the build
 // here rather than at run time in the server.
 var (
-	_ agent.Store       = (*sqlstore.Store)(nil)
-	_ grant.Store       = (*sqlstore.Store)(nil)
-	_ resource.Store    = (*sqlstore.Store)(nil)
-	_ token.Store       = (*sqlstore.Store)(nil)
-	_ oauth.ReplayStore = (*sqlstore.Store)(nil)
-	_ admin.Store       = (*sqlstore.Store)(nil)
+	_ agent.Store    = (*sqlstore.Store)(nil)
+	_ grant.Store    = (*sqlstore.Store)(nil)
+	_ resource.Store = (*sqlstore.Store)(nil)
+	_ token.Store    = (*sqlstore.Store)(nil)
+	_ admin.Store    = (*sqlstore.Store)(nil)
 )
 
 // t0 is the conformance suite's fake clock: every time is a fixed offset from it,
@@ -613,6 +611,13 @@ func testGrants(t *testing.T, s *sqlstore.Store) {
 	wantEqual(t, "grant audience", found.Audience, "https://moved.example")
 	_, err = s.GrantFor(ctx, a.ID, rs1.Audience)
 	wantErr(t, "GrantFor the old audience", err, store.ErrNotFound)
+
+	updated, err := s.UpdateGrantScopes(ctx, a.ID, g2.ID, []string{"read", "write"})
+	mustOK(t, "UpdateGrantScopes", err)
+	g2.Scopes = []string{"read", "write"}
+	wantEqual(t, "UpdateGrantScopes result", updated, g2)
+	_, err = s.UpdateGrantScopes(ctx, "ag_2", g2.ID, []string{"read"})
+	wantErr(t, "UpdateGrantScopes through another agent", err, store.ErrNotFound)
 
 	wantErr(t, "DeleteGrant through another agent", s.DeleteGrant(ctx, "ag_2", g1.ID), store.ErrNotFound)
 	mustOK(t, "DeleteGrant", s.DeleteGrant(ctx, a.ID, g1.ID))
