@@ -383,6 +383,11 @@ func TestGrants(t *testing.T) {
 	}
 	fails(t, s, "400 Bad Request: audience: no resource server has the audience https://other.example.com", "grant", "add", id, "--audience", "https://other.example.com", "--scope", "x")
 	fails(t, s, `scopes: "delete:file" is not a scope`, "grant", "add", id, "--audience", "https://files.example.com", "--scope", "delete:file")
+	okJSON(t, s, &g, "grant", "set", id, g.ID, "--scope", "write:file", "--scope", "read:file")
+	if !slices.Equal(g.Scopes, []string{"read:file", "write:file"}) {
+		t.Fatalf("grant after set = %+v", g)
+	}
+	fails(t, s, `scopes: "delete:file" is not a scope`, "grant", "set", id, g.ID, "--scope", "delete:file")
 	ok(t, s, "grant", "remove", id, g.ID)
 	fails(t, s, "404 Not Found", "grant", "remove", id, g.ID)
 }

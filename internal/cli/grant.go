@@ -29,9 +29,9 @@ func newGrantCmd(g *globals) *cobra.Command {
 		Short: "Manage what an agent may ask tokens for: scopes on a resource server's audience",
 		Long: `Manage an agent's grants. A grant lets an agent ask for some scopes of one resource
 server; every agent starts with agentguard:credentials on agentguard itself.
-One grant per agent and audience: to change its scopes, remove it and add it again.`,
+One grant per agent and audience: to change its scopes, use grant set.`,
 	}
-	cmd.AddCommand(newGrantAddCmd(g), newGrantListCmd(g), newGrantRemoveCmd(g))
+	cmd.AddCommand(newGrantAddCmd(g), newGrantSetCmd(g), newGrantListCmd(g), newGrantRemoveCmd(g))
 	return cmd
 }
 
@@ -59,6 +59,31 @@ func newGrantAddCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&req.Audience, "audience", "", "the resource server's audience (required)")
 	cmd.Flags().StringArrayVar(&req.Scopes, "scope", nil, "a scope the resource server defines (repeatable; at least one)")
+	return cmd
+}
+
+func newGrantSetCmd(g *globals) *cobra.Command {
+	var req struct {
+		Scopes []string `json:"scopes"`
+	}
+	cmd := &cobra.Command{
+		Use:     "set AGENT_ID GRANT_ID --scope SCOPE...",
+		Short:   "Replace the scopes of a grant",
+		Example: `  agentguard grant set agt_... grt_... --scope agentguard:credentials --scope agentguard:admin`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client(cmd)
+			if err != nil {
+				return err
+			}
+			raw, err := c.Do(cmd.Context(), "PATCH", apiPath("agents", args[0], "grants", args[1]), nil, req)
+			if err != nil {
+				return err
+			}
+			return printOne(cmd, g, raw, grantView)
+		},
+	}
+	cmd.Flags().StringArrayVar(&req.Scopes, "scope", nil, "a scope the resource server defines (repeatable; at least one; replaces the current list)")
 	return cmd
 }
 
