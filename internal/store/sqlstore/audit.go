@@ -35,6 +35,16 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 	if len(events) == 0 {
 		return nil
 	}
+	if s.dialect == SQLite {
+		// Prepared before the transaction takes the one write connection.
+		s.auditInsertOnce.Do(func() {
+			s.auditInsert, s.auditInsertErr = s.write.PrepareContext(context.Background(),
+				`INSERT INTO audit_events (`+auditColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`)
+		})
+		if s.auditInsertErr != nil {
+			return fmt.Errorf("prepare the audit insert: %w", s.auditInsertErr)
+		}
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		q := `SELECT seq, hash FROM audit_head WHERE id = 1`
 		if s.dialect == Postgres {
@@ -46,7 +56,12 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 			return fmt.Errorf("read the audit chain head: %w", err)
 		}
 		seq, hash = audit.Chain(events, seq, hash)
-		for start := 0; start < len(events); start += auditInsertRows {
+		if s.dialect == SQLite {
+			if err := s.insertAuditOneByOne(ctx, tx, events); err != nil {
+				return err
+			}
+		}
+		for start := 0; s.dialect == Postgres && start < len(events); start += auditInsertRows {
 			chunk := events[start:min(start+auditInsertRows, len(events))]
 			var b strings.Builder
 			b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
@@ -76,6 +91,21 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 		}
 		return nil
 	})
+}
+
+// insertAuditOneByOne runs the prepared one-row INSERT for each event; inside the
+// batch transaction SQLite does no more work than for a multi-row INSERT, minus the
+// parsing.
+func (s *Store) insertAuditOneByOne(ctx context.Context, tx *sql.Tx, events []audit.Event) error {
+	stmt := tx.StmtContext(ctx, s.auditInsert)
+	for _, e := range events {
+		if _, err := stmt.ExecContext(ctx, e.Seq, e.ID, e.Time.UnixMicro(), e.Category, e.Action, e.Decision, e.Reason,
+			e.AgentID, e.User, e.ClientID, e.ResourceType, e.Resource, e.SourceIP, e.RequestID, e.TraceID,
+			e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("insert audit events: %w", err)
+		}
+	}
+	return nil
 }
 
 // SearchAuditEvents builds one WHERE clause from the set filters. Every equality
