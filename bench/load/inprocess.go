@@ -48,7 +48,7 @@ func startInProcess(o options) (*child, error) {
 		AdminToken: c.adminToken,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Options{})
+	srv, err := server.New(ctx, cfg, server.Options{DiscardAudit: o.noAudit})
 	if err != nil {
 		cancel()
 		ln.Close()

@@ -62,6 +62,7 @@ type options struct {
 	keepLogs    bool
 	inProcess   bool
 	cpuProfile  string
+	noAudit     bool
 }
 
 func main() {
@@ -80,6 +81,7 @@ func main() {
 	flag.BoolVar(&o.keepLogs, "server-logs", false, "pass the started server's log through to stderr")
 	flag.BoolVar(&o.inProcess, "in-process", false, "run the server inside this process (for profiling; RSS then includes the load generator)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "with -in-process: write a CPU profile of the measured phases (server and load generator) to this file")
+	flag.BoolVar(&o.noAudit, "no-audit", false, "with -in-process: record no audit events (measures what the audit log costs)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -99,9 +101,15 @@ func run(o options) error {
 		if o.databaseURL != "" {
 			o.label = "postgres"
 		}
+		if o.noAudit {
+			o.label += ", no audit"
+		}
 	}
 	if o.cpuProfile != "" && !o.inProcess {
 		return errors.New("-cpuprofile needs -in-process (the child server has no profiling endpoint)")
+	}
+	if o.noAudit && !o.inProcess {
+		return errors.New("-no-audit needs -in-process (the child server always audits)")
 	}
 	var srv *child
 	if o.url == "" {

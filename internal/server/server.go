@@ -54,6 +54,10 @@ type Server struct {
 // Options are test hooks.
 type Options struct {
 	Now func() time.Time
+	// DiscardAudit records nothing (audit.Discard instead of the Log). For
+	// benchmarks only (bench/load -no-audit measures what auditing costs); a real
+	// server always audits.
+	DiscardAudit bool
 }
 
 // New opens storage and the KMS, loads signing keys, makes sure an admin exists,
@@ -88,6 +92,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	s.AuditLog = audit.New(s.Store, audit.Options{Now: now, Sinks: sinks})
 	s.Audit = s.AuditLog
+	if opts.DiscardAudit {
+		s.Audit = audit.Discard{}
+	}
 	s.closers = append(s.closers, s.AuditLog.Close) // runs before Store.Close: drains queued events
 	s.retention = &audit.Retention{Store: s.Store, Envelope: s.Envelope, MaxAge: cfg.AuditRetention, Now: now}
 
