@@ -83,3 +83,20 @@ func checkSignature(key []byte, c Checkpoint) bool {
 	got, err := hex.DecodeString(c.Signature)
 	return err == nil && hmac.Equal(want, got)
 }
+
+// ClampTimes makes the events' times non-decreasing, starting after lastMicro (the
+// newest time already in the log, Unix microseconds): an event stamped earlier is
+// given the previous time. Appenders call it under the chain head lock, before
+// Chain, so time order equals seq order and a time range is a seq range. Events
+// of one batch were stamped microseconds apart; across PostgreSQL writers the
+// shift is at most their clock skew. It returns the new newest time.
+func ClampTimes(events []Event, lastMicro int64) int64 {
+	for i := range events {
+		if t := events[i].Time.UnixMicro(); t < lastMicro {
+			events[i].Time = time.UnixMicro(lastMicro).UTC()
+		} else {
+			lastMicro = t
+		}
+	}
+	return lastMicro
+}

@@ -46,15 +46,16 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+		q := `SELECT seq, hash, time FROM audit_head WHERE id = 1`
 		if s.dialect == Postgres {
 			q += ` FOR UPDATE`
 		}
-		var seq int64
+		var seq, last int64
 		var hash string
-		if err := tx.QueryRowContext(ctx, q).Scan(&seq, &hash); err != nil {
+		if err := tx.QueryRowContext(ctx, q).Scan(&seq, &hash, &last); err != nil {
 			return fmt.Errorf("read the audit chain head: %w", err)
 		}
+		last = audit.ClampTimes(events, last)
 		seq, hash = audit.Chain(events, seq, hash)
 		if s.dialect == SQLite {
 			if err := s.insertAuditOneByOne(ctx, tx, events); err != nil {
@@ -86,7 +87,7 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 				return fmt.Errorf("insert audit events: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, seq, hash); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2, time = $3 WHERE id = 1`, seq, hash, last); err != nil {
 			return fmt.Errorf("update the audit chain head: %w", err)
 		}
 		return nil
@@ -108,9 +109,11 @@ func (s *Store) insertAuditOneByOne(ctx context.Context, tx *sql.Tx, events []au
 	return nil
 }
 
-// SearchAuditEvents builds one WHERE clause from the set filters. Every equality
-// filter has an index ending in seq, so ORDER BY seq DESC LIMIT n is a backward
-// range scan of that index.
+// SearchAuditEvents builds one WHERE clause from the set filters. agent_id, user,
+// client_id and resource have an index ending in seq, so ORDER BY seq DESC LIMIT n
+// is a backward range scan of that index; category, action and decision are
+// checked on its rows (or on a backward scan of seq); a time range becomes seq
+// bounds (auditSeqRange).
 func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
 	var where []string
 	var args []any
@@ -134,11 +137,24 @@ func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.
 			}
 		}
 	}
+	if !f.From.IsZero() || !f.To.IsZero() {
+		lo, hi, err := s.auditSeqRange(ctx, f.From, f.To)
+		if err != nil {
+			return nil, err
+		}
+		if lo > 0 {
+			add("seq >= $%d", lo)
+		}
+		if hi != 0 {
+			add("seq <= $%d", hi)
+		}
+	}
+	// The time conditions stay: the seq bounds only narrow the scan.
 	if !f.From.IsZero() {
-		add(plus+"time >= $%d", f.From.UnixMicro())
+		add("time >= $%d", f.From.UnixMicro())
 	}
 	if !f.To.IsZero() {
-		add(plus+"time < $%d", f.To.UnixMicro())
+		add("time < $%d", f.To.UnixMicro())
 	}
 	if f.BeforeSeq > 0 {
 		add("seq < $%d", f.BeforeSeq)
@@ -158,6 +174,69 @@ func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.
 		return nil, err
 	}
 	return collect(rows, func(r *sql.Rows) (audit.Event, error) { return scanAuditEvent(r) })
+}
+
+// auditSeqRange maps a time range to seq bounds (0 = unbounded) by binary search on
+// the primary key over the events written in time order (seq >= monotonic_from;
+// see ClampTimes and migration 00003). The bounds are safe to AND with the time
+// conditions: every event outside them is outside the time range. An event
+// appended during the search has a higher seq and a time not below the newest
+// one seen, so it is never cut off by an upper bound the search did not prove.
+func (s *Store) auditSeqRange(ctx context.Context, from, to time.Time) (lo, hi int64, err error) {
+	var first, head sql.NullInt64
+	var mono int64
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT MIN(seq) FROM audit_events), seq, monotonic_from FROM audit_head WHERE id = 1`).
+		Scan(&first, &head, &mono); err != nil {
+		return 0, 0, fmt.Errorf("read the audit chain head: %w", err)
+	}
+	if !first.Valid || !head.Valid {
+		return 0, 0, nil
+	}
+	start := max(first.Int64, mono)
+	if start > head.Int64 {
+		return 0, 0, nil
+	}
+	// firstAtOrAfter returns the smallest seq in [start, head] whose time >= t,
+	// or head+1. A seq deleted by retention meanwhile counts as older than t.
+	firstAtOrAfter := func(t int64) (int64, error) {
+		l, r := start, head.Int64+1
+		for l < r {
+			m := l + (r-l)/2
+			var tm int64
+			err := s.read.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE seq = $1`, m).Scan(&tm)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return 0, err
+			}
+			if err == nil && tm >= t {
+				r = m
+			} else {
+				l = m + 1
+			}
+		}
+		return l, nil
+	}
+	if !from.IsZero() {
+		n, err := firstAtOrAfter(from.UnixMicro())
+		if err != nil {
+			return 0, 0, err
+		}
+		if n > start { // else events before start (not in time order) may match too
+			lo = n
+		}
+	}
+	if !to.IsZero() {
+		n, err := firstAtOrAfter(to.UnixMicro())
+		if err != nil {
+			return 0, 0, err
+		}
+		if n <= head.Int64 { // else events appended since may still be before to
+			hi = n - 1
+			if hi == 0 {
+				hi = -1 // nothing before to: match no seq
+			}
+		}
+	}
+	return lo, hi, nil
 }
 
 func (s *Store) AuditEventsAfter(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
