@@ -20,20 +20,26 @@ const (
 
 	StatusActive   = "active"
 	StatusDisabled = "disabled"
+
+	// StatusOrphaned is a list filter, not a status: agents whose Orphaned flag is set.
+	StatusOrphaned = "orphaned"
 )
 
 // Agent is one agent identity.
 type Agent struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	Description    string    `json:"description"`
-	Owner          string    `json:"owner"`
-	Type           string    `json:"type"`
-	AccessIdentity string    `json:"access_identity"`
-	Audience       string    `json:"audience"`
-	Status         string    `json:"status"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Description    string `json:"description"`
+	Owner          string `json:"owner"`
+	Type           string `json:"type"`
+	AccessIdentity string `json:"access_identity"`
+	Audience       string `json:"audience"`
+	Status         string `json:"status"`
+	// Orphaned: the owner named a user who was deleted or deactivated (see
+	// docs/directory.md). Cleared when the owner is changed to an active user.
+	Orphaned  bool      `json:"orphaned"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Active reports whether the agent may authenticate.
@@ -74,6 +80,7 @@ type Federation struct {
 // Filter narrows a list of agents.
 type Filter struct {
 	Owner, Status, Type, Query string
+	Orphaned                   bool // only orphaned agents
 }
 
 // Store keeps agents and their authentication material.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -13,11 +14,19 @@ import (
 	"github.com/agentguard/agentguard/internal/store"
 )
 
+// Owners reports whether an owner string names an active user of the directory.
+type Owners interface {
+	ActiveOwner(ctx context.Context, owner string) (bool, error)
+}
+
 // Handler serves /api/v1/agents and the agent's secrets, keys and federations.
 type Handler struct {
 	Store Store
 	Audit audit.Recorder
 	Now   func() time.Time
+	// Owners clears an agent's orphaned flag when its owner is changed to an active
+	// user; nil leaves the flag as it is.
+	Owners Owners
 }
 
 // Register adds the routes; wrap wraps each in the admin check.
@@ -113,7 +122,10 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	f := Filter{Owner: q.Get("owner"), Status: q.Get("status"), Type: q.Get("type"), Query: q.Get("q")}
 	var v api.Validator
 	if f.Status != "" {
-		v.OneOf("status", f.Status, StatusActive, StatusDisabled)
+		v.OneOf("status", f.Status, StatusActive, StatusDisabled, StatusOrphaned)
+	}
+	if f.Status == StatusOrphaned {
+		f.Status, f.Orphaned = "", true
 	}
 	if f.Type != "" {
 		v.OneOf("type", f.Type, TypeAutonomous, TypeInteractive)
@@ -194,7 +206,18 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	ownerLive := false
+	if req.Owner != nil && h.Owners != nil {
+		var err error
+		if ownerLive, err = h.Owners.ActiveOwner(r.Context(), *req.Owner); err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+	}
 	a, err := h.Store.UpdateAgent(r.Context(), id, func(a *Agent) error {
+		if ownerLive {
+			a.Orphaned = false // an active user owns it now
+		}
 		set(&a.Name, req.Name)
 		set(&a.Description, req.Description)
 		set(&a.Owner, req.Owner)

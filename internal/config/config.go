@@ -37,6 +37,7 @@ type Config struct {
 	GCInterval      time.Duration `koanf:"gc-interval"`
 	AuditExport     string        `koanf:"audit-export"`
 	AuditRetention  time.Duration `koanf:"audit-retention"`
+	SuspendOrphans  bool          `koanf:"suspend-orphans"`
 
 	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
 	// it does not land in shell history or config repositories.
@@ -59,6 +60,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("gc-interval", time.Minute, "how often expired revocations and replay entries are deleted")
 	fs.String("audit-export", "", "also stream committed audit events to: stdout, file:/path (JSON lines), otlp or otlp:http://collector:4318 (OpenTelemetry logs); comma-separated")
 	fs.Duration("audit-retention", 0, "delete audit events older than this (e.g. 2160h), leaving a signed checkpoint; 0 keeps them forever")
+	fs.Bool("suspend-orphans", false, "disable (status disabled) an agent when its owner is deleted or deactivated, besides flagging it orphaned")
 }
 
 // Load reads the configuration for the flag set fs (already parsed).

@@ -28,6 +28,7 @@ import (
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
+	"github.com/agentguard/agentguard/internal/user"
 )
 
 // The SQL store serves as the authorization server's replay store too.
@@ -45,6 +46,8 @@ type Server struct {
 	AuditLog *audit.Log
 	Registry *prometheus.Registry
 	Handler  http.Handler
+	// Directory is the user directory: users.Authenticator and user.Getter for sign-in.
+	Directory *user.Directory
 
 	now       func() time.Time
 	closers   []func() error
@@ -131,6 +134,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	s.OAuth.Init(s.Registry)
 
+	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
+
 	auth := &admin.Authenticator{Store: s.Store, Issuer: s.Issuer, Agents: s.Store, Audit: s.Audit, EnvHash: envHash}
 	s.Handler = s.routes(auth)
 	return s, nil
@@ -139,7 +144,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	s.OAuth.Register(mux)
-	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
+	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
+	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
 	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
 		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },

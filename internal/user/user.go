@@ -28,6 +28,7 @@ type User struct {
 	Active      bool              `json:"active"`
 	Source      string            `json:"source"`
 	ExternalID  string            `json:"external_id,omitempty"`
+	HasPassword bool              `json:"has_password"` // a local password is set
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 }
@@ -48,6 +49,8 @@ type Group struct {
 	Name        string    `json:"name"`
 	DisplayName string    `json:"display_name,omitempty"`
 	ExternalID  string    `json:"external_id,omitempty"`
+	Source      string    `json:"source"`       // who manages it: local, scim, oidc:<idp id>, ldap:<idp id>
+	MemberCount int       `json:"member_count"` // filled in by reads
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }

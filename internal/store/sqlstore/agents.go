@@ -10,20 +10,24 @@ import (
 	"github.com/agentguard/agentguard/internal/grant"
 )
 
-const agentColumns = `id, name, description, owner, type, access_identity, audience, status, created_at, updated_at`
+const agentColumns = `id, name, description, owner, type, access_identity, audience, status, orphaned, created_at, updated_at`
+
+// ownerKey is how owners are matched against users (lowercase, trimmed).
+func ownerKey(owner string) string { return strings.ToLower(strings.TrimSpace(owner)) }
 
 func scanAgent(row interface{ Scan(...any) error }) (agent.Agent, error) {
 	var a agent.Agent
 	var created, updated int64
-	err := row.Scan(&a.ID, &a.Name, &a.Description, &a.Owner, &a.Type, &a.AccessIdentity, &a.Audience, &a.Status, &created, &updated)
-	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	var orphaned int
+	err := row.Scan(&a.ID, &a.Name, &a.Description, &a.Owner, &a.Type, &a.AccessIdentity, &a.Audience, &a.Status, &orphaned, &created, &updated)
+	a.CreatedAt, a.UpdatedAt, a.Orphaned = fromMicros(created), fromMicros(updated), orphaned != 0
 	return a, mapErr(err)
 }
 
 func (s *Store) CreateAgent(ctx context.Context, a agent.Agent, grants ...grant.Grant) error {
 	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			a.ID, a.Name, a.Description, a.Owner, a.Type, a.AccessIdentity, a.Audience, a.Status, micros(a.CreatedAt), micros(a.UpdatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`, owner_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+			a.ID, a.Name, a.Description, a.Owner, a.Type, a.AccessIdentity, a.Audience, a.Status, boolInt(a.Orphaned), micros(a.CreatedAt), micros(a.UpdatedAt), ownerKey(a.Owner)); err != nil {
 			return err
 		}
 		for _, g := range grants {
@@ -59,6 +63,9 @@ func (s *Store) ListAgents(ctx context.Context, f agent.Filter, limit int, curso
 	}
 	if f.Status != "" {
 		add("status = ?", f.Status)
+	}
+	if f.Orphaned {
+		add("orphaned = ?", 1)
 	}
 	if f.Type != "" {
 		add("type = ?", f.Type)
@@ -102,8 +109,8 @@ func (s *Store) UpdateAgent(ctx context.Context, id string, update func(*agent.A
 			return err
 		}
 		a.ID = id // the key is not the update's to change; the row stays where it is
-		_, err = tx.ExecContext(ctx, `UPDATE agents SET name=$2, description=$3, owner=$4, type=$5, access_identity=$6, audience=$7, status=$8, updated_at=$9 WHERE id=$1`,
-			a.ID, a.Name, a.Description, a.Owner, a.Type, a.AccessIdentity, a.Audience, a.Status, micros(a.UpdatedAt))
+		_, err = tx.ExecContext(ctx, `UPDATE agents SET name=$2, description=$3, owner=$4, type=$5, access_identity=$6, audience=$7, status=$8, updated_at=$9, orphaned=$10, owner_key=$11 WHERE id=$1`,
+			a.ID, a.Name, a.Description, a.Owner, a.Type, a.AccessIdentity, a.Audience, a.Status, micros(a.UpdatedAt), boolInt(a.Orphaned), ownerKey(a.Owner))
 		return err
 	})
 	return a, mapErr(err)

@@ -61,6 +61,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"GarbageCollectDeletesOnlyExpired", testGarbageCollect},
 		{"AdminTokens", testAdminTokens},
 	}
+	tests = append(tests, directoryTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
 	}
