@@ -25,6 +25,7 @@ import (
 	"github.com/agentguard/agentguard/internal/grant"
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/oauth"
+	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
@@ -46,8 +47,11 @@ type Server struct {
 	AuditLog *audit.Log
 	Registry *prometheus.Registry
 	Handler  http.Handler
-	// Directory is the user directory: users.Authenticator and user.Getter for sign-in.
+	// Directory is the user directory: user.Authenticator and user.Getter for sign-in.
 	Directory *user.Directory
+	// Policy decides inbound requests (policy.Decider): who may call which agent
+	// through which client.
+	Policy *policy.Engine
 
 	now       func() time.Time
 	closers   []func() error
@@ -135,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.OAuth.Init(s.Registry)
 
 	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
+	s.Policy = &policy.Engine{Store: s.Store}
 
 	auth := &admin.Authenticator{Store: s.Store, Issuer: s.Issuer, Agents: s.Store, Audit: s.Audit, EnvHash: envHash}
 	s.Handler = s.routes(auth)
@@ -146,6 +151,9 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	s.OAuth.Register(mux)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
+	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
+		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
+	}).Register(mux, auth.Require)
 	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
 		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },

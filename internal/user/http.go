@@ -291,3 +291,27 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// GroupNames maps group names (any case) to the names as stored, naming the first
+// that no group has.
+func (d *Directory) GroupNames(ctx context.Context, field string, names []string) ([]string, error) {
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if msg := CheckGroupName(n); msg != "" {
+			return nil, api.Invalid(api.FieldError{Field: field, Detail: fmt.Sprintf("%q %s", n, msg)})
+		}
+		gs, _, err := d.Store.ListGroups(ctx, GroupFilter{Name: n}, 1, "")
+		if err != nil {
+			return nil, err
+		}
+		if len(gs) == 0 {
+			return nil, api.Invalid(api.FieldError{Field: field, Detail: fmt.Sprintf("no group is named %q; create it first with POST /api/v1/groups", n)})
+		}
+		if !seen[Key(gs[0].Name)] {
+			seen[Key(gs[0].Name)] = true
+			out = append(out, gs[0].Name)
+		}
+	}
+	return out, nil
+}

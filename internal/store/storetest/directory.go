@@ -6,12 +6,16 @@ import (
 	"time"
 
 	"github.com/agentguard/agentguard/internal/agent"
+	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
-var _ user.Store = (*sqlstore.Store)(nil)
+var (
+	_ user.Store   = (*sqlstore.Store)(nil)
+	_ policy.Store = (*sqlstore.Store)(nil)
+)
 
 // directoryTests are the directory's conformance cases (issue 5): users, groups,
 // memberships, upstream group sync and orphaned agents.
@@ -32,6 +36,7 @@ var directoryTests = []struct {
 	{"DeactivationOrphansAndReactivationRestores", testDeactivateOrphans},
 	{"SharedEmailDoesNotOrphan", testSharedEmailNoOrphan},
 	{"ActiveOwner", testActiveOwner},
+	{"InboundRules", testInboundRules},
 }
 
 func newUser(id, username string) user.User {
@@ -555,4 +560,58 @@ func testActiveOwner(t *testing.T, s *sqlstore.Store) {
 			t.Errorf("ActiveOwner(%q) = %v, want %v", owner, got, want)
 		}
 	}
+}
+
+func newRule(id, agentID, clientID string) policy.Rule {
+	return policy.Rule{ID: id, AgentID: agentID, ClientID: clientID, Description: "rule " + id,
+		Users: []string{"usr_1", "usr_2"}, Groups: []string{"hr"}, Policy: `permit(principal, action, resource);`, CreatedAt: t0}
+}
+
+// Inbound rules: every change moves the agent's version (replicas compare it on
+// each decision), rules go with their agent, and a missing agent is ErrNotFound.
+func testInboundRules(t *testing.T, s *sqlstore.Store) {
+	createAgent(t, s, "ag_1")
+	createAgent(t, s, "ag_2")
+	version := func(agentID string) int64 {
+		t.Helper()
+		v, err := s.InboundVersion(ctx, agentID)
+		mustOK(t, "InboundVersion", err)
+		return v
+	}
+	wantEqual(t, "version with no rule ever", version("ag_1"), int64(0))
+	r1 := newRule("inr_1", "ag_1", "cli_a")
+	r2 := newRule("inr_2", "ag_1", "cli_b")
+	r2.Users, r2.Groups, r2.Policy, r2.Description = []string{}, []string{}, "", ""
+	mustOK(t, "CreateInboundRule 1", s.CreateInboundRule(ctx, r1))
+	v1 := version("ag_1")
+	mustOK(t, "CreateInboundRule 2", s.CreateInboundRule(ctx, r2))
+	v2 := version("ag_1")
+	if v1 <= 0 || v2 <= v1 {
+		t.Fatalf("versions %d then %d: each create must move the version on", v1, v2)
+	}
+	wantErr(t, "CreateInboundRule duplicate id", s.CreateInboundRule(ctx, r1), store.ErrConflict)
+	wantEqual(t, "version after a refused create", version("ag_1"), v2)
+	wantErr(t, "CreateInboundRule for a missing agent", s.CreateInboundRule(ctx, newRule("inr_3", "ag_missing", "cli_a")), store.ErrNotFound)
+	mustOK(t, "CreateInboundRule other agent", s.CreateInboundRule(ctx, newRule("inr_4", "ag_2", "cli_a")))
+	wantEqual(t, "ag_1's version after ag_2's change", version("ag_1"), v2)
+
+	got, err := s.ListInboundRules(ctx, "ag_1")
+	mustOK(t, "ListInboundRules", err)
+	wantEqual(t, "ListInboundRules", got, []policy.Rule{r1, r2})
+	n, err := s.CountInboundRules(ctx, "ag_1")
+	mustOK(t, "CountInboundRules", err)
+	wantEqual(t, "CountInboundRules", n, 2)
+
+	wantErr(t, "DeleteInboundRule through another agent", s.DeleteInboundRule(ctx, "ag_2", "inr_1"), store.ErrNotFound)
+	wantEqual(t, "version after a refused delete", version("ag_1"), v2)
+	mustOK(t, "DeleteInboundRule", s.DeleteInboundRule(ctx, "ag_1", "inr_1"))
+	if v3 := version("ag_1"); v3 <= v2 {
+		t.Fatalf("version %d after a delete, want more than %d", v3, v2)
+	}
+	wantErr(t, "DeleteInboundRule twice", s.DeleteInboundRule(ctx, "ag_1", "inr_1"), store.ErrNotFound)
+
+	mustOK(t, "DeleteAgent", s.DeleteAgent(ctx, "ag_2"))
+	got, err = s.ListInboundRules(ctx, "ag_2")
+	mustOK(t, "ListInboundRules after the agent is deleted", err)
+	wantEqual(t, "rules of a deleted agent", len(got), 0)
 }

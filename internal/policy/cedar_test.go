@@ -1,0 +1,139 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const agentID = "agt_1"
+
+// Policies that do not parse or cannot apply are refused with the position to fix.
+func TestCompilePolicyRefusals(t *testing.T) {
+	tests := []struct {
+		name, text string
+		line, col  int    // 0: no position
+		contains   string // in the message
+	}{
+		{"unclosed when", "permit(principal, action, resource)\n when { principal.department == \"HR\" ", 2, 38, `expected "}" but found the end of the policy`},
+		{"assignment instead of ==", `permit(principal, action, resource) when { principal.department = "HR" };`, 1, 67, `expected "}" but found "="`},
+		{"unknown method", `permit(principal, action, resource) when { principal.x.foo(1) };`, 1, 63, "foo"},
+		{"missing semicolon", "permit(principal, action, resource)\npermit(principal, action, resource);", 2, 7, `expected ";" but found "permit"`},
+		{"empty", "", 0, 0, "no statements"},
+		{"comment only", "// nothing here\n", 0, 0, "no statements"},
+		{"only forbid", "\n\nforbid(principal, action, resource);", 3, 1, "only forbid"},
+		{"principal is a group", `permit(principal == Group::"hr", action, resource);`, 1, 1, "principal == Group"},
+		{"principal in an agent", `permit(principal in Agent::"a", action, resource);`, 1, 1, "never matches"},
+		{"principal is Agent", `permit(principal is Agent, action, resource);`, 1, 1, "never matches"},
+		{"another action", `permit(principal, action == Action::"read", resource);`, 1, 1, `Action::"invoke"`},
+		{"action set without invoke", `permit(principal, action in [Action::"a", Action::"b"], resource);`, 1, 1, `Action::"invoke"`},
+		{"another agent", "permit(principal, action,\n resource == Agent::\"agt_2\");", 1, 1, `Agent::"agt_1"`},
+		{"resource of another type", `permit(principal, action, resource is User);`, 1, 1, "always an Agent"},
+		{"too long", strings.Repeat(" ", MaxPolicyBytes+1), 0, 0, "limit"},
+		{"too many statements", strings.Repeat("permit(principal, action, resource);\n", MaxStatements+1), 0, 0, "at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CompilePolicy(tt.text, agentID)
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err %v, want a *PolicyError", err)
+			}
+			if pe.Line != tt.line || pe.Column != tt.col {
+				t.Fatalf("position %d:%d (%v), want %d:%d", pe.Line, pe.Column, pe, tt.line, tt.col)
+			}
+			if !strings.Contains(pe.Error(), tt.contains) {
+				t.Fatalf("message %q does not mention %q", pe.Error(), tt.contains)
+			}
+			if tt.line > 0 && !strings.HasPrefix(pe.Error(), "line ") {
+				t.Fatalf("message %q does not start with its position", pe.Error())
+			}
+		})
+	}
+}
+
+func TestCompilePolicyAccepts(t *testing.T) {
+	for _, text := range []string{
+		`permit(principal, action, resource) when { principal.department == "HR" };`,
+		`permit(principal in Group::"hr", action == Action::"invoke", resource == Agent::"agt_1");`,
+		`permit(principal is User in Group::"hr", action in [Action::"invoke"], resource is Agent);`,
+		`permit(principal == User::"usr_1", action, resource in Agent::"agt_1");`,
+		"// HR, except contractors\npermit(principal, action, resource) when { principal has department && principal.department == \"HR\" };\nforbid(principal, action, resource) when { principal has contractor };",
+		`@id("office hours") permit(principal, action, resource) when { context.client_id == "cli_1" };`,
+	} {
+		if _, err := CompilePolicy(text, agentID); err != nil {
+			t.Errorf("%s: %v", text, err)
+		}
+	}
+}
+
+// guardOf finds a condition each permit statement needs, and only conditions that
+// are really needed (a wrong guard would skip a statement that could admit).
+func TestGuards(t *testing.T) {
+	tests := []struct {
+		text string
+		want guard
+	}{
+		{`permit(principal, action, resource);`, guard{}},
+		{`permit(principal, action, resource) when { principal.department == "HR" };`, guard{guardAttr, "department", "HR"}},
+		{`permit(principal, action, resource) when { "HR" == principal.department };`, guard{guardAttr, "department", "HR"}},
+		{`permit(principal, action, resource) when { principal has department && principal.department == "HR" };`, guard{guardAttr, "department", "HR"}},
+		{`permit(principal, action, resource) when { principal.level > 3 && principal.username == "bob" };`, guard{guardAttr, "username", "bob"}},
+		{`permit(principal in Group::"hr", action, resource) when { principal.department == "HR" };`, guard{guardGroup, "hr", ""}},
+		{`permit(principal is User in Group::"hr", action, resource);`, guard{guardGroup, "hr", ""}},
+		{`permit(principal == User::"usr_9", action, resource);`, guard{guardUser, "usr_9", ""}},
+		{`permit(principal, action, resource) when { principal in Group::"ops" };`, guard{guardGroup, "ops", ""}},
+		{`permit(principal, action, resource) when { principal == User::"usr_9" };`, guard{guardUser, "usr_9", ""}},
+		{`permit(principal, action, resource) when { principal.groups.contains("ops") };`, guard{guardGroup, "ops", ""}},
+		// Not necessary conditions: no guard.
+		{`permit(principal, action, resource) when { principal.department == "HR" || principal.department == "IT" };`, guard{}},
+		{`permit(principal, action, resource) unless { principal.department == "HR" };`, guard{}},
+		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, guard{}},
+		{`permit(principal, action, resource) when { principal.department != "HR" };`, guard{}},
+		{`permit(principal, action, resource) when { principal.level == 3 };`, guard{}},
+		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, guard{}},
+		{`permit(principal, action, resource) when { context.client_id == "x" };`, guard{}},
+	}
+	for _, tt := range tests {
+		p, err := CompilePolicy(tt.text, agentID)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.text, err)
+		}
+		if len(p.guards) != 1 || p.guards[0] != tt.want {
+			t.Errorf("%s: guards %+v, want [%+v]", tt.text, p.guards, tt.want)
+		}
+	}
+}
+
+// Any text either compiles or is refused with a *PolicyError; positions are within
+// the text; nothing panics.
+func FuzzCompilePolicy(f *testing.F) {
+	for _, s := range []string{
+		`permit(principal, action, resource) when { principal.department == "HR" };`,
+		`permit(principal in Group::"hr", action == Action::"invoke", resource);`,
+		"forbid(principal,action,resource);",
+		`permit(principal, action, resource) when { principal.x.foo(1) };`,
+		`permit(principal, action, resource) when { "\u{1F600}" like "*" };`,
+		`permit(principal, action, resource) when { ip("10.0.0.1").isInRange(ip("10.0.0.0/8")) };`,
+		"@a(\"b\")\npermit(principal, action, resource)",
+		"\"unterminated", "permit(", "/*", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := CompilePolicy(text, agentID)
+		if err == nil {
+			if p == nil || len(p.guards) == 0 {
+				t.Fatal("compiled without a permit statement")
+			}
+			return
+		}
+		var pe *PolicyError
+		if !errors.As(err, &pe) {
+			t.Fatalf("error %T %v is not a *PolicyError", err, err)
+		}
+		if pe.Line < 0 || pe.Column < 0 || pe.Line > strings.Count(text, "\n")+2 {
+			t.Fatalf("position %d:%d outside the text (%d lines)", pe.Line, pe.Column, strings.Count(text, "\n")+1)
+		}
+	})
+}
