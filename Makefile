@@ -11,12 +11,16 @@ run:
 build:
 	$(GO) build -o bin/agentguard ./cmd/agentguard
 
+# The SDK (sdk/) is its own Go module, so ./... of the main module does not reach
+# it: each target runs it too.
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
+	cd sdk && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 test-short:
 	$(GO) test -count=1 $(PKGS)
+	cd sdk && $(GO) test -count=1 ./...
 
 # bench: Go micro-benchmarks, then the load tool (bench/load) against the real binary
 # on SQLite and on PostgreSQL (a fresh schema). BENCH_DURATION per scenario.
@@ -24,6 +28,7 @@ BENCH_DURATION ?= 5s
 BENCH_PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	cd sdk && $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/load -binary bin/agentguard -duration $(BENCH_DURATION) -format markdown
 	if pg_isready -q -h 127.0.0.1 -p 5432; then \
 		$(GO) run ./bench/load -binary bin/agentguard -duration $(BENCH_DURATION) -format markdown -database-url '$(BENCH_PG_URL)'; \

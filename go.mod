@@ -3,6 +3,7 @@ module github.com/agentguard/agentguard
 go 1.26.8
 
 require (
+	github.com/agentguard/agentguard/sdk v0.0.0
 	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/knadh/koanf/parsers/toml/v2 v2.1.0
@@ -74,3 +75,5 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+replace github.com/agentguard/agentguard/sdk => ./sdk
