@@ -162,3 +162,15 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Only this machine is loopback: a host name that starts with "127." is not.
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true,
+		"127.attacker.example": false, "127.0.0.1.nip.io": false, "10.0.0.1": false, "example.com": false, "": false,
+	} {
+		if got := api.IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -76,9 +77,14 @@ func (v *Validator) HTTPSURL(field, s string) {
 	}
 }
 
-// IsLoopback reports whether host names this machine.
+// IsLoopback reports whether host names this machine: "localhost" or a loopback
+// IP address. A name that merely starts with "127." (127.attacker.example) is not.
 func IsLoopback(host string) bool {
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Err returns the collected errors as a 400, or nil.
