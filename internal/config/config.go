@@ -39,6 +39,14 @@ type Config struct {
 	AuditRetention  time.Duration `koanf:"audit-retention"`
 	SuspendOrphans  bool          `koanf:"suspend-orphans"`
 
+	// Outbound credentials: the OAuth providers' token endpoints and the gateway.
+	AllowInsecureTokenEndpoints bool          `koanf:"allow-insecure-token-endpoints"`
+	AllowInsecureUpstreams      bool          `koanf:"allow-insecure-upstreams"`
+	UpstreamTimeout             time.Duration `koanf:"upstream-timeout"`
+	UpstreamTokenLifetime       time.Duration `koanf:"upstream-token-lifetime"`
+	GatewayTimeout              time.Duration `koanf:"gateway-timeout"`
+	GatewayMaxBody              int64         `koanf:"gateway-max-body"`
+
 	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
 	// it does not land in shell history or config repositories.
 	AdminToken string `koanf:"-"`
@@ -61,6 +69,12 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("audit-export", "", "also stream committed audit events to: stdout, file:/path (JSON lines), otlp or otlp:http://collector:4318 (OpenTelemetry logs); comma-separated")
 	fs.Duration("audit-retention", 0, "delete audit events older than this (e.g. 2160h), leaving a signed checkpoint; 0 keeps them forever")
 	fs.Bool("suspend-orphans", false, "disable (status disabled) an agent when its owner is deleted or deactivated, besides flagging it orphaned")
+	fs.Bool("allow-insecure-token-endpoints", false, "let OAuth providers' token endpoints be plain http:// on hosts other than localhost (the client secret then crosses the network unencrypted)")
+	fs.Bool("allow-insecure-upstreams", false, "let the gateway forward to plain http:// upstream URLs on hosts other than localhost (the injected credential then crosses the network unencrypted)")
+	fs.Duration("upstream-timeout", 10*time.Second, "how long a token request to an OAuth provider may take before the agent gets a 502")
+	fs.Duration("upstream-token-lifetime", 5*time.Minute, "how long a provider's token is cached when the provider sends no expires_in")
+	fs.Duration("gateway-timeout", 5*time.Minute, "how long one request through the egress gateway may take, including streaming the answer")
+	fs.Int64("gateway-max-body", 32<<20, "largest request body, in bytes, the gateway forwards (413 above)")
 }
 
 // Load reads the configuration for the flag set fs (already parsed).
@@ -163,6 +177,18 @@ func (c *Config) validate() error {
 	}
 	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
 		return fmt.Errorf("--audit-retention %s: use at least 1h, or 0 to keep events forever", c.AuditRetention)
+	}
+	if c.UpstreamTimeout < time.Second || c.UpstreamTimeout > 2*time.Minute {
+		return fmt.Errorf("--upstream-timeout %s must be from 1s to 2m, e.g. 10s", c.UpstreamTimeout)
+	}
+	if c.UpstreamTokenLifetime < 10*time.Second || c.UpstreamTokenLifetime > 24*time.Hour {
+		return fmt.Errorf("--upstream-token-lifetime %s must be from 10s to 24h, e.g. 5m", c.UpstreamTokenLifetime)
+	}
+	if c.GatewayTimeout < time.Second || c.GatewayTimeout > 24*time.Hour {
+		return fmt.Errorf("--gateway-timeout %s must be from 1s to 24h, e.g. 5m", c.GatewayTimeout)
+	}
+	if c.GatewayMaxBody < 1024 || c.GatewayMaxBody > 1<<30 {
+		return fmt.Errorf("--gateway-max-body %d must be from 1024 to 1073741824 bytes, e.g. 33554432 (32 MiB)", c.GatewayMaxBody)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s must be positive, e.g. 30s", c.ShutdownTimeout)

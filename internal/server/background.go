@@ -7,7 +7,8 @@ import (
 )
 
 // background runs the periodic jobs: signing key rotation, reloading keys rotated by
-// another replica, and deleting expired revocations, replay entries and dropped keys.
+// another replica, and deleting expired revocations, replay entries, dropped keys,
+// cached upstream tokens and API key versions past their grace period.
 func (s *Server) background(ctx context.Context) {
 	gc := time.NewTicker(max(s.Config.GCInterval, time.Second))
 	defer gc.Stop()
@@ -22,6 +23,11 @@ func (s *Server) background(ctx context.Context) {
 				slog.Warn("garbage collection failed", "err", err)
 			} else if n > 0 {
 				slog.Debug("garbage collected", "rows", n)
+			}
+			if n, err := s.Store.DeleteExpiredCredentialData(ctx, s.now()); err != nil {
+				slog.Warn("deleting expired upstream tokens and API key versions failed", "err", err)
+			} else if n > 0 {
+				slog.Debug("deleted expired upstream tokens and API key versions", "rows", n)
 			}
 			if _, err := s.Store.DeleteDroppedSigningKeys(ctx, s.now()); err != nil {
 				slog.Warn("deleting dropped signing keys failed", "err", err)

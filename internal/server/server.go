@@ -22,6 +22,8 @@ import (
 	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/config"
+	"github.com/agentguard/agentguard/internal/credential"
+	"github.com/agentguard/agentguard/internal/egress"
 	"github.com/agentguard/agentguard/internal/grant"
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/oauth"
@@ -29,6 +31,7 @@ import (
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
+	"github.com/agentguard/agentguard/internal/topology"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
@@ -43,6 +46,8 @@ type Server struct {
 	Keyring  *token.Keyring
 	Issuer   *token.Issuer
 	OAuth    *oauth.Server
+	// Tokens gets and caches OAuth providers' tokens (the Credential API and the gateway).
+	Tokens   *credential.Tokens
 	Audit    audit.Recorder
 	AuditLog *audit.Log
 	Registry *prometheus.Registry
@@ -141,6 +146,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
 	s.Policy = &policy.Engine{Store: s.Store}
 
+	s.Tokens = &credential.Tokens{
+		Store: s.Store, Envelope: s.Envelope, Now: now,
+		Timeout:         orDefault(cfg.UpstreamTimeout, credential.DefaultUpstreamTimeout),
+		DefaultLifetime: orDefault(cfg.UpstreamTokenLifetime, credential.DefaultTokenLifetime),
+		AllowInsecure:   cfg.AllowInsecureTokenEndpoints,
+	}
+	s.Tokens.Client = credential.NewUpstreamClient(s.Tokens.Timeout)
+	s.Tokens.Register(s.Registry)
+
 	auth := &admin.Authenticator{Store: s.Store, Issuer: s.Issuer, Agents: s.Store, Audit: s.Audit, EnvHash: envHash}
 	s.Handler = s.routes(auth)
 	return s, nil
@@ -160,11 +174,29 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	}).Register(mux, auth.Require)
 	(&token.KeysHandler{Keyring: s.Keyring, Audit: s.Audit}).Register(mux, auth.Require)
 	(&audit.Handler{Store: s.Store, Verifier: &audit.Verifier{Store: s.Store, Key: s.retention.Key}}).Register(mux, auth.Require)
+	agentAuth := &credential.Authorizer{Issuer: s.Issuer, Agents: s.Store, Store: s.Store}
+	(&credential.Handler{
+		Store: s.Store, Agents: s.Store, Envelope: s.Envelope, Tokens: s.Tokens, Auth: agentAuth, Audit: s.Audit, Now: s.now,
+		AllowInsecureTokenEndpoints: s.Config.AllowInsecureTokenEndpoints, AllowInsecureUpstreams: s.Config.AllowInsecureUpstreams,
+	}).Register(mux, auth.Require)
+	(&egress.Proxy{
+		Auth: agentAuth, Tokens: s.Tokens, Envelope: s.Envelope, Audit: s.Audit,
+		MaxBody: s.Config.GatewayMaxBody, Timeout: s.Config.GatewayTimeout, AllowInsecure: s.Config.AllowInsecureUpstreams,
+	}).Register(mux)
+	// Client nodes come from inbound rules (internal/policy); wired when those exist.
+	(&topology.Handler{Store: s.Store}).Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttpHandler(s.Registry))
 	mux.HandleFunc("/api/", notFound)
 	return s.middleware(mux)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/token"
 )
@@ -23,6 +24,9 @@ type sealedColumn struct {
 // `agentguard kms status` (SealedKeyIDs) then cover it.
 var sealedColumns = []sealedColumn{
 	{table: "signing_keys", key: "kid", sealed: "private_sealed", aad: token.SigningKeyAAD},
+	{table: "api_key_versions", key: "id", sealed: "value_sealed", aad: credential.APIKeyAAD},
+	{table: "oauth_providers", key: "credential_id", sealed: "client_secret_sealed", aad: credential.ClientSecretAAD},
+	{table: "oauth_tokens", key: "cache_key", sealed: "token_sealed", aad: credential.TokenAAD},
 }
 
 // rewrapBatch bounds how many rows one read holds in memory.

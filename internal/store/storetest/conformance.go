@@ -65,6 +65,9 @@ func RunConformance(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
 	}
+	for _, tt := range credentialCases {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
+	}
 }
 
 var ctx = context.Background()
