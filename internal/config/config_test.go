@@ -118,6 +118,23 @@ func TestAdminTokenFromEnvOnly(t *testing.T) {
 	}
 }
 
+// The credential settings come from flags, env and files like the others.
+func TestLoadCredentialSettings(t *testing.T) {
+	file := writeFile(t, "c.yaml", "allow-insecure-token-endpoints: true\ngateway-max-body: 2048\n")
+	c, err := load(t, []string{"--config", file, "--gateway-timeout", "90s"}, []string{"AGENTGUARD_UPSTREAM_TIMEOUT=3s", "AGENTGUARD_ALLOW_INSECURE_UPSTREAMS=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.AllowInsecureTokenEndpoints || !c.AllowInsecureUpstreams || c.GatewayMaxBody != 2048 || c.GatewayTimeout != 90*time.Second ||
+		c.UpstreamTimeout != 3*time.Second || c.UpstreamTokenLifetime != 5*time.Minute {
+		t.Fatalf("settings %+v", c)
+	}
+	d, _ := load(t, nil, nil)
+	if d.AllowInsecureTokenEndpoints || d.AllowInsecureUpstreams || d.GatewayMaxBody != 32<<20 || d.GatewayTimeout != 5*time.Minute || d.UpstreamTimeout != 10*time.Second {
+		t.Fatalf("defaults %+v", d)
+	}
+}
+
 // Bad settings fail at start with an error naming the flag and what would be right.
 func TestLoadRejectsInvalidSettings(t *testing.T) {
 	tests := []struct {
@@ -150,6 +167,11 @@ func TestLoadRejectsInvalidSettings(t *testing.T) {
 		{"shutdown timeout zero", []string{"--shutdown-timeout", "0s"}, nil, [2]string{}, []string{"--shutdown-timeout"}},
 		{"gc interval zero", []string{"--gc-interval", "0s"}, nil, [2]string{}, []string{"--gc-interval"}},
 		{"data dir empty", []string{"--data-dir", ""}, nil, [2]string{}, []string{"--data-dir"}},
+		{"upstream timeout too short", []string{"--upstream-timeout", "10ms"}, nil, [2]string{}, []string{"--upstream-timeout", "1s to 2m"}},
+		{"upstream token lifetime too long", nil, []string{"AGENTGUARD_UPSTREAM_TOKEN_LIFETIME=48h"}, [2]string{}, []string{"--upstream-token-lifetime", "24h"}},
+		{"gateway timeout zero", []string{"--gateway-timeout", "0s"}, nil, [2]string{}, []string{"--gateway-timeout"}},
+		{"gateway max body too small", []string{"--gateway-max-body", "10"}, nil, [2]string{}, []string{"--gateway-max-body", "1024"}},
+		{"insecure flag not a bool", nil, []string{"AGENTGUARD_ALLOW_INSECURE_UPSTREAMS=maybe"}, [2]string{}, []string{"allow-insecure-upstreams"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,13 +90,13 @@ func (a *Authorizer) Access(ctx context.Context, c Caller, identifier string) (A
 	}
 	acc, err := a.Store.OutboundAccess(ctx, c.AgentID, identifier)
 	if errors.Is(err, store.ErrNotFound) {
-		return acc, fmt.Errorf("%w: the agent's outbound rule has no node for %q", ErrNotAllowed, identifier)
+		return acc, fmt.Errorf("%w: no node names %q", ErrNotAllowed, identifier)
 	}
 	return acc, err
 }
 
 // ErrNotAllowed: the outbound rule does not name the identifier (or it does not exist).
-var ErrNotAllowed = errors.New("not in the agent's outbound rule")
+var ErrNotAllowed = errors.New("the agent's outbound rule does not allow it")
 
 // Denied is the one answer for an identifier the caller may not use, whether it
 // exists or not, so that an agent cannot probe which identifiers exist.

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agentguard/agentguard/internal/api"
 	"github.com/agentguard/agentguard/internal/audit"
@@ -138,7 +139,7 @@ func (h *Handler) retrieveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, tokenJSON{AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-		ExpiresIn: int64(tok.ExpiresAt.Sub(h.Now()).Seconds()), Scope: tok.Scope})
+		ExpiresIn: int64(tok.ExpiresAt.Sub(h.Now()).Round(time.Second) / time.Second), Scope: tok.Scope})
 }
 
 // ParseTokenRequest reads the optional body of an OAuth token retrieval: nothing,

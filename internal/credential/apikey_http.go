@@ -99,7 +99,7 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, err)
 		return
 	}
-	now := h.Now().UTC()
+	now := h.now()
 	k := APIKey{ID: secret.NewID("ak"), Identifier: req.Identifier, Name: req.Name, Description: req.Description,
 		Version: 1, LastVersion: 1, CreatedAt: now, UpdatedAt: now}
 	sealed, err := h.Envelope.Seal(r.Context(), []byte(req.Value), APIKeyAAD(VersionID(k.ID, 1)))
@@ -193,7 +193,7 @@ func (h *Handler) updateAPIKey(w http.ResponseWriter, r *http.Request) {
 	k, err := h.Store.UpdateAPIKey(r.Context(), id, func(k *APIKey) error {
 		set(&k.Name, req.Name)
 		set(&k.Description, req.Description)
-		k.UpdatedAt = h.Now().UTC()
+		k.UpdatedAt = h.now()
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -236,7 +236,7 @@ func (h *Handler) rotateAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("identifier")
-	now := h.Now().UTC()
+	now := h.now()
 	var keepUntil time.Time
 	if keep > 0 {
 		keepUntil = now.Add(time.Duration(keep) * time.Second)
@@ -275,7 +275,7 @@ func (h *Handler) rollbackAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("identifier")
-	k, err := h.Store.RollbackAPIKey(r.Context(), id, req.Version, h.Now().UTC())
+	k, err := h.Store.RollbackAPIKey(r.Context(), id, req.Version, h.now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		err = notFoundKey(id)

@@ -152,7 +152,7 @@ func TestUnknownAndForbiddenIdentifiersLookAlike(t *testing.T) {
 	}
 	// The audit log, which only admins read, says why.
 	evs := events(t, s, "action=api_key.retrieve&decision=deny")
-	if len(evs) != 5 || !strings.Contains(evs[3].Reason, "no node") || !strings.Contains(evs[2].Reason, "oauth_provider, not an API key") {
+	if len(evs) != 5 || !strings.Contains(evs[3].Reason, "no node names") || !strings.Contains(evs[2].Reason, "oauth_provider, not an API key") {
 		t.Fatalf("deny events: %+v", evs)
 	}
 }

@@ -59,3 +59,7 @@ func (h *Handler) Register(mux *http.ServeMux, admin func(http.Handler) http.Han
 	mux.HandleFunc("GET /api/v1/agent/api-keys/{identifier}", h.retrieveAPIKey)
 	mux.HandleFunc("POST /api/v1/agent/oauth-tokens/{identifier}", h.retrieveToken)
 }
+
+// now is the time of a change, at the microsecond precision storage keeps, so a
+// create answers the times a later read returns.
+func (h *Handler) now() time.Time { return h.Now().UTC().Truncate(time.Microsecond) }

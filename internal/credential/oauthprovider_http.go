@@ -233,7 +233,7 @@ func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, err)
 		return
 	}
-	now := h.Now().UTC()
+	now := h.now()
 	p := OAuthProvider{ID: secret.NewID("op"), Generation: 1, CreatedAt: now, UpdatedAt: now}
 	if c.Identifier != nil {
 		p.Identifier = *c.Identifier
@@ -310,7 +310,7 @@ func (h *Handler) updateProvider(w http.ResponseWriter, r *http.Request) {
 		if err := h.apply(r.Context(), p, c, false, &api.Validator{}); err != nil {
 			return err
 		}
-		p.UpdatedAt = h.Now().UTC()
+		p.UpdatedAt = h.now()
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

@@ -88,7 +88,7 @@ func (h *Handler) addNode(w http.ResponseWriter, r *http.Request) {
 	if !ValidIdentifier(req.Credential) {
 		v.Add("credential", "must be a credential identifier: %s", identifierRule)
 	}
-	now := h.Now().UTC()
+	now := h.now()
 	n := Node{ID: secret.NewID("obn"), NodeType: req.NodeType, CredentialType: req.CredentialType, Identifier: req.Credential,
 		UpstreamURL: req.UpstreamURL, HeaderTemplate: req.Header, CreatedAt: now, UpdatedAt: now}
 	h.checkGateway(&v, &n)
@@ -185,7 +185,7 @@ func (h *Handler) updateNode(w http.ResponseWriter, r *http.Request) {
 		set(&n.HeaderTemplate, req.Header)
 		v.OneOf("node_type", n.NodeType, NodeLLM, NodeExternalService)
 		h.checkGateway(&v, n)
-		n.UpdatedAt = h.Now().UTC()
+		n.UpdatedAt = h.now()
 		return v.Err()
 	})
 	if errors.Is(err, store.ErrNotFound) {

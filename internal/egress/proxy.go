@@ -133,7 +133,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	target, err := Target(base, restOfPath(r), r.URL.RawQuery)
 	if err != nil {
-		p.refuse(w, r, ev, "bad path", api.Problem(http.StatusBadRequest, "%s", err.Error()))
+		p.refuse(w, r, ev, "path refused: "+err.Error(), api.Problem(http.StatusBadRequest, "%s", err.Error()))
 		return
 	}
 	if r.ContentLength > p.MaxBody {
