@@ -175,9 +175,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The exchange may outlast the server's read and write timeouts (long
 	// uploads, streamed answers); it is bounded by the gateway timeout instead.
+	// Both deadlines end after the exchange's own: when the connection's read
+	// deadline passes, net/http cancels the request as if the agent had gone.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(p.Timeout))
-	_ = rc.SetWriteDeadline(time.Now().Add(p.Timeout + time.Second))
+	_ = rc.SetReadDeadline(time.Now().Add(p.Timeout + 5*time.Second))
+	_ = rc.SetWriteDeadline(time.Now().Add(p.Timeout + 5*time.Second))
 	r.Body = http.MaxBytesReader(w, r.Body, p.MaxBody)
 	f := &forward{node: node, target: target, header: tmpl.Name, value: value, secret: secret}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, forwardKey{}, f)))
@@ -265,7 +267,8 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, context.DeadlineExceeded):
 		api.WriteError(w, r, api.Problem(http.StatusGatewayTimeout, "the upstream of node %q did not answer within %s", node, p.Timeout))
 	case errors.Is(err, context.Canceled):
-		// The agent went away; nobody reads an answer.
+		// Usually the agent went away and nobody reads this.
+		api.WriteError(w, r, api.Problem(http.StatusBadGateway, "the request to the upstream of node %q was canceled", node))
 	default:
 		var ue *url.Error
 		if errors.As(err, &ue) {
