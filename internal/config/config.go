@@ -46,6 +46,14 @@ type Config struct {
 	UpstreamTokenLifetime       time.Duration `koanf:"upstream-token-lifetime"`
 	GatewayTimeout              time.Duration `koanf:"gateway-timeout"`
 	GatewayMaxBody              int64         `koanf:"gateway-max-body"`
+	// Sign-in: browser sessions, users' tokens, the login page's rate limits.
+	SessionIdleTimeout   time.Duration `koanf:"session-idle-timeout"`
+	SessionLifetime      time.Duration `koanf:"session-lifetime"`
+	IDTokenLifetime      time.Duration `koanf:"id-token-lifetime"`
+	RefreshTokenLifetime time.Duration `koanf:"refresh-token-lifetime"`
+	RefreshTokenIdle     time.Duration `koanf:"refresh-token-idle"`
+	LoginAttemptsPerIP   int           `koanf:"login-attempts-per-ip"`
+	LoginFailuresPerUser int           `koanf:"login-failures-per-user"`
 
 	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
 	// it does not land in shell history or config repositories.
@@ -75,6 +83,13 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("upstream-token-lifetime", 5*time.Minute, "how long a provider's token is cached when the provider sends no expires_in")
 	fs.Duration("gateway-timeout", 5*time.Minute, "how long one request through the egress gateway may take, including streaming the answer")
 	fs.Int64("gateway-max-body", 32<<20, "largest request body, in bytes, the gateway forwards (413 above)")
+	fs.Duration("session-idle-timeout", time.Hour, "end a user's browser sign-in session after this long without activity (sign-in, authorization, refresh)")
+	fs.Duration("session-lifetime", 12*time.Hour, "end a user's browser sign-in session this long after sign-in, whatever the activity")
+	fs.Duration("id-token-lifetime", time.Hour, "lifetime of OpenID Connect ID tokens")
+	fs.Duration("refresh-token-lifetime", 30*24*time.Hour, "a refresh token family (every token rotated from one sign-in) ends this long after sign-in; without offline_access it also ends with the session")
+	fs.Duration("refresh-token-idle", 7*24*time.Hour, "a refresh token not used within this long expires")
+	fs.Int("login-attempts-per-ip", 20, "sign-in attempts allowed per source IP per minute on the login page (0: no limit); in memory, per replica")
+	fs.Int("login-failures-per-user", 10, "failed sign-ins allowed per username per 15 minutes (0: no limit); in memory, per replica")
 }
 
 // Load reads the configuration for the flag set fs (already parsed).
@@ -198,6 +213,26 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
+	}
+	return c.validateSignin()
+}
+
+func (c *Config) validateSignin() error {
+	switch {
+	case c.SessionIdleTimeout < time.Minute:
+		return fmt.Errorf("--session-idle-timeout %s is too short: use at least 1m, e.g. 1h", c.SessionIdleTimeout)
+	case c.SessionLifetime < c.SessionIdleTimeout:
+		return fmt.Errorf("--session-lifetime %s must be at least --session-idle-timeout (%s)", c.SessionLifetime, c.SessionIdleTimeout)
+	case c.IDTokenLifetime < time.Minute || c.IDTokenLifetime > 24*time.Hour:
+		return fmt.Errorf("--id-token-lifetime %s must be from 1m to 24h", c.IDTokenLifetime)
+	case c.RefreshTokenIdle < time.Minute:
+		return fmt.Errorf("--refresh-token-idle %s is too short: use at least 1m, e.g. 168h", c.RefreshTokenIdle)
+	case c.RefreshTokenLifetime < c.RefreshTokenIdle:
+		return fmt.Errorf("--refresh-token-lifetime %s must be at least --refresh-token-idle (%s)", c.RefreshTokenLifetime, c.RefreshTokenIdle)
+	case c.LoginAttemptsPerIP < 0 || c.LoginAttemptsPerIP > 100000:
+		return fmt.Errorf("--login-attempts-per-ip %d must be from 0 (no limit) to 100000", c.LoginAttemptsPerIP)
+	case c.LoginFailuresPerUser < 0 || c.LoginFailuresPerUser > 100000:
+		return fmt.Errorf("--login-failures-per-user %d must be from 0 (no limit) to 100000", c.LoginFailuresPerUser)
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ func (s *Server) clientCredentials(ctx context.Context, req *tokenRequest) (*tok
 		return nil, e
 	}
 	req.client = client
+	if client.App != nil {
+		return nil, unauthorizedClient("%s is a client that signs users in; client_credentials is for agents (a client gets tokens with authorization_code)", client.App.ID)
+	}
 	aud, scopes, e := s.requestedTarget(req)
 	if e != nil {
 		return nil, e

@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/agentguard/agentguard/internal/agent"
+	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/secret"
 	"github.com/agentguard/agentguard/internal/store"
 )
@@ -33,9 +34,25 @@ const (
 // AssertionAlgorithms are accepted for private_key_jwt client assertions.
 var AssertionAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
 
+// AuthNone is how a public client "authenticates": its client_id alone (RFC 6749
+// §2.1), accepted only where the code was bound to a PKCE challenge or for the
+// client's own tokens.
+const AuthNone = "none"
+
+// authenticatedClient is the caller of a token, introspection or revocation request:
+// an agent, or a client (an app users sign in through).
 type authenticatedClient struct {
-	Agent  agent.Agent
+	Agent  agent.Agent    // the agent, when App is nil
+	App    *client.Client // the client, when a client authenticated
 	Method string
+}
+
+// ID is the caller's client_id.
+func (c *authenticatedClient) ID() string {
+	if c.App != nil {
+		return c.App.ID
+	}
+	return c.Agent.ID
 }
 
 // dummyHash keeps unknown-client checks as slow as known-client ones.
@@ -54,6 +71,8 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		}
 	}
 	switch {
+	case methods == 0 && client.IsClientID(form.Get("client_id")):
+		return s.authenticatePublic(ctx, form.Get("client_id"))
 	case methods == 0:
 		return nil, invalidClient("client authentication is missing: use HTTP Basic (client_secret_basic), client_id and client_secret in the body (client_secret_post), or a client_assertion (private_key_jwt)")
 	case methods > 1:
@@ -79,10 +98,15 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	}
 }
 
+const secretFailed = "client authentication failed: unknown client_id or wrong client_secret"
+
 func (s *Server) authenticateSecret(ctx context.Context, clientID, presented, method string) (*authenticatedClient, *Error) {
-	const failed = "client authentication failed: unknown client_id or wrong client_secret"
+	const failed = secretFailed
 	if !validIdentifier(clientID, 128) || len(presented) > 512 {
 		return nil, invalidClient(failed)
+	}
+	if client.IsClientID(clientID) {
+		return s.authenticateClientSecret(ctx, clientID, presented, method)
 	}
 	a, err := s.Agents.GetAgent(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -117,6 +141,71 @@ func (s *Server) authenticateSecret(ctx context.Context, clientID, presented, me
 		return nil, invalidClient("client %s is disabled", a.ID)
 	}
 	return &authenticatedClient{Agent: a, Method: method}, nil
+}
+
+// authenticateClientSecret checks a confidential client's secret, with the same
+// constant-time comparison and unknown-client cost as an agent's.
+func (s *Server) authenticateClientSecret(ctx context.Context, clientID, presented, method string) (*authenticatedClient, *Error) {
+	if s.Clients == nil {
+		secret.Matches(presented, dummyHash)
+		return nil, invalidClient(secretFailed)
+	}
+	c, err := s.Clients.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		secret.Matches(presented, dummyHash)
+		return nil, invalidClient(secretFailed)
+	}
+	if err != nil {
+		return nil, serverError()
+	}
+	if c.Public() {
+		secret.Matches(presented, dummyHash)
+		return nil, invalidClient("client %s is a public %s client: it has no secret; send only client_id (and use PKCE)", c.ID, c.Type)
+	}
+	secrets, err := s.Clients.ListClientSecrets(ctx, clientID)
+	if err != nil {
+		return nil, serverError()
+	}
+	now := s.Now()
+	ok, expired := false, false
+	for _, sec := range secrets {
+		if secret.Matches(presented, sec.Hash) {
+			if sec.Expired(now) {
+				expired = true
+				continue
+			}
+			ok = true
+		}
+	}
+	if len(secrets) == 0 {
+		secret.Matches(presented, dummyHash)
+	}
+	if expired && !ok {
+		return nil, invalidClient("client authentication failed: the client_secret has expired; create a new one")
+	}
+	if !ok {
+		return nil, invalidClient(secretFailed)
+	}
+	return &authenticatedClient{App: &c, Method: method}, nil
+}
+
+// authenticatePublic accepts a public client's client_id alone. A confidential
+// client must authenticate with its secret.
+func (s *Server) authenticatePublic(ctx context.Context, clientID string) (*authenticatedClient, *Error) {
+	const failed = "client authentication failed: unknown client_id"
+	if s.Clients == nil || !validIdentifier(clientID, 128) {
+		return nil, invalidClient(failed)
+	}
+	c, err := s.Clients.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidClient(failed)
+	} else if err != nil {
+		return nil, serverError()
+	}
+	if !c.Public() {
+		return nil, invalidClient("client %s is confidential: authenticate with its client_secret (HTTP Basic or client_secret in the body)", c.ID)
+	}
+	return &authenticatedClient{App: &c, Method: AuthNone}, nil
 }
 
 // maxAssertionBytes bounds a client assertion or jwt-bearer assertion.

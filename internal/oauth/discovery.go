@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/agentguard/agentguard/internal/grant"
 )
@@ -32,6 +33,11 @@ type Metadata struct {
 	AccessTokenSigningAlgValuesSupported   []string `json:"access_token_signing_alg_values_supported"`
 	ResourceIndicatorsSupported            bool     `json:"resource_indicators_supported"`
 	AuthorizationResponseIssParamSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ResponseModesSupported                 []string `json:"response_modes_supported,omitempty"`
+	ClaimsSupported                        []string `json:"claims_supported,omitempty"`
+	PromptValuesSupported                  []string `json:"prompt_values_supported,omitempty"`
+	RequestParameterSupported              *bool    `json:"request_parameter_supported,omitempty"`
+	RequestURIParameterSupported           *bool    `json:"request_uri_parameter_supported,omitempty"`
 }
 
 // Metadata describes this server.
@@ -60,6 +66,17 @@ func (s *Server) Metadata() Metadata {
 		AccessTokenSigningAlgValuesSupported:  []string{string(s.Issuer.Keyring.Algorithm())},
 		ResourceIndicatorsSupported:           true,
 	}
+	if s.signsInUsers() {
+		f := false
+		m.UserinfoEndpoint = u + "/oauth2/userinfo"
+		m.CodeChallengeMethodsSupported = []string{"S256"}
+		m.ScopesSupported = append(slices.Clone(UserScopes), m.ScopesSupported...)
+		m.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+			"name", "preferred_username", "email", "groups", "act", "client_id", "scope"}
+		m.TokenEndpointAuthMethodsSupported = append(slices.Clone(methods), AuthNone)
+		m.RevocationEndpointAuthMethods = append(slices.Clone(methods), AuthNone)
+		m.RequestParameterSupported, m.RequestURIParameterSupported = &f, &f
+	}
 	for _, f := range s.extensions {
 		f(&m)
 	}
@@ -71,7 +88,7 @@ func (s *Server) Extend(f func(*Metadata)) { s.extensions = append(s.extensions,
 
 func (s *Server) grantTypes() []string {
 	out := make([]string, 0, len(s.grants))
-	for _, g := range []string{GrantClientCredentials, GrantJWTBearer, GrantTokenExchange, "authorization_code", "refresh_token"} {
+	for _, g := range []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantJWTBearer, GrantTokenExchange} {
 		if s.grants[g] != nil {
 			out = append(out, g)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/token"
 )
 
@@ -34,13 +35,16 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		caller, e = s.authenticateClient(ctx, r, form)
 	}
+	if e == nil && caller.Method == AuthNone {
+		e = invalidClient("client %s is public: introspection needs an authenticated caller (an agent, a confidential client, or a resource server's agent)", caller.ID())
+	}
 	if e == nil && form.Get("token") == "" {
 		e = invalidRequest("token is missing")
 	}
 	if e != nil {
 		ev := audit.Event{Category: audit.CategoryToken, Action: "token.introspect", Decision: audit.Deny, Reason: e.Code + ": " + e.Description}
 		if form != nil {
-			ev.AgentID = claimedClient(r, form)
+			setCaller(&ev, claimedClient(r, form))
 		}
 		if s.record(ctx, ev) != nil {
 			e = serverError()
@@ -50,7 +54,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	res, reason := s.introspect(ctx, form.Get("token"))
 	ev := audit.Event{Category: audit.CategoryToken, Action: "token.introspect", Decision: audit.Allow,
-		AgentID: caller.Agent.ID, Reason: reason, ResourceType: "token", Resource: res.JTI}
+		Reason: reason, ResourceType: "token", Resource: res.JTI}
+	setCaller(&ev, caller.ID())
 	if s.record(ctx, ev) != nil {
 		writeOAuthError(w, serverError())
 		return
@@ -63,13 +68,32 @@ func (s *Server) introspect(ctx context.Context, raw string) (introspection, str
 	if err != nil {
 		return introspection{}, "inactive: " + err.Error()
 	}
-	if c.ClientID != "" {
+	switch {
+	case client.IsClientID(c.ClientID):
+		if s.Clients == nil {
+			return introspection{}, "inactive: clients are not served"
+		}
+		if _, err := s.Clients.GetClient(ctx, c.ClientID); err != nil {
+			return introspection{}, "inactive: the token's client no longer exists"
+		}
+	case c.ClientID != "":
 		a, err := s.Agents.GetAgent(ctx, c.ClientID)
 		if err != nil {
 			return introspection{}, "inactive: the token's agent no longer exists"
 		}
 		if !a.Active() {
 			return introspection{}, "inactive: the token's agent is disabled"
+		}
+	}
+	if isUserSubject(c.Subject) {
+		// A user's token (signed in, or delegated to an agent) is active only while
+		// the user is.
+		if s.Users == nil {
+			return introspection{}, "inactive: users are not served"
+		}
+		u, err := s.Users.GetUser(ctx, c.Subject)
+		if err != nil || !u.Active {
+			return introspection{}, "inactive: the token's user no longer exists or is deactivated"
 		}
 	}
 	res := introspection{

@@ -13,9 +13,13 @@ import (
 
 	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/grant"
+	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/resource"
+	"github.com/agentguard/agentguard/internal/session"
 	"github.com/agentguard/agentguard/internal/token"
+	"github.com/agentguard/agentguard/internal/user"
 )
 
 // Grant type identifiers.
@@ -23,6 +27,8 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 	AssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
@@ -32,6 +38,7 @@ type Agents interface {
 	ListSecrets(ctx context.Context, agentID string) ([]agent.Secret, error)
 	ListKeys(ctx context.Context, agentID string) ([]agent.Key, error)
 	FindFederation(ctx context.Context, issuer, subject string) (agent.Federation, error)
+	GetAgentByAudience(ctx context.Context, audience string) (agent.Agent, error)
 }
 
 // Server serves the OAuth endpoints.
@@ -47,6 +54,22 @@ type Server struct {
 	HTTPClient *http.Client
 	// MaxAssertionLifetime bounds how far in the future a client assertion's exp may be.
 	MaxAssertionLifetime time.Duration
+
+	// Users, clients and delegation. The authorization code, refresh token and token
+	// exchange grants are served when Clients, Users, Codes, Refresh and Sessions
+	// are set; Policy nil denies every user access to every agent.
+	Clients  Clients
+	Users    user.Getter
+	Policy   policy.Decider
+	Codes    session.CodeStore
+	Refresh  session.RefreshStore
+	Sessions Sessions
+	// Lifetimes of what users get (defaults: code 60s, ID token 1h, refresh token
+	// family 30 days, one unused refresh token 7 days).
+	CodeLifetime         time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration
+	RefreshTokenIdle     time.Duration
 
 	jwks    *jwksCache
 	metrics *metrics
@@ -81,10 +104,32 @@ func (s *Server) Init(reg prometheus.Registerer) {
 	if reg != nil {
 		reg.MustRegister(s.metrics.tokens)
 	}
+	if s.CodeLifetime == 0 {
+		s.CodeLifetime = 60 * time.Second
+	}
+	if s.IDTokenLifetime == 0 {
+		s.IDTokenLifetime = time.Hour
+	}
+	if s.RefreshTokenLifetime == 0 {
+		s.RefreshTokenLifetime = 30 * 24 * time.Hour
+	}
+	if s.RefreshTokenIdle == 0 {
+		s.RefreshTokenIdle = 7 * 24 * time.Hour
+	}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentials,
 		GrantJWTBearer:         s.jwtBearer,
 	}
+	if s.signsInUsers() {
+		s.grants[GrantAuthorizationCode] = s.authorizationCode
+		s.grants[GrantRefreshToken] = s.refreshToken
+		s.grants[GrantTokenExchange] = s.tokenExchange
+	}
+}
+
+// signsInUsers reports whether the user-facing parts are wired.
+func (s *Server) signsInUsers() bool {
+	return s.Clients != nil && s.Users != nil && s.Codes != nil && s.Refresh != nil && s.Sessions != nil
 }
 
 // Register adds the OAuth routes to mux.
@@ -93,6 +138,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
+	if s.signsInUsers() {
+		mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
+		mux.HandleFunc("POST /oauth2/userinfo", s.handleUserinfo)
+	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)
 }
@@ -124,4 +173,14 @@ func claimedClient(r *http.Request, form url.Values) string {
 		}
 	}
 	return truncate(id, 128)
+}
+
+// setCaller names the caller id in an event: a client (cli_…) as client_id, anything
+// else as agent_id.
+func setCaller(e *audit.Event, id string) {
+	if client.IsClientID(id) {
+		e.ClientID = id
+	} else {
+		e.AgentID = id
+	}
 }

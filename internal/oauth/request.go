@@ -18,8 +18,10 @@ type tokenRequest struct {
 	Resources   []string
 	Audiences   []string
 	httpRequest *http.Request
-	// client is the authenticated agent, when the grant needs client authentication.
+	// client is the authenticated caller, when the grant needs client authentication.
 	client *authenticatedClient
+	// userID and agentID name the user and agent a refusal concerns, for its event.
+	userID, agentID string
 }
 
 // parseForm reads an application/x-www-form-urlencoded body of at most maxFormBytes.
@@ -65,7 +67,7 @@ func parseTokenRequest(r *http.Request, form url.Values) (*tokenRequest, *Error)
 		Audiences:   form["audience"],
 	}
 	if req.GrantType == "" {
-		return nil, invalidRequest("grant_type is missing; use client_credentials or %s", GrantJWTBearer)
+		return nil, invalidRequest("grant_type is missing; use client_credentials, %s, authorization_code, refresh_token or %s", GrantJWTBearer, GrantTokenExchange)
 	}
 	if len(req.Scope) > 4096 {
 		return nil, invalidScope("scope is over 4096 bytes")

@@ -11,6 +11,7 @@ import (
 	"github.com/agentguard/agentguard/internal/grant"
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store"
+	"github.com/agentguard/agentguard/internal/user"
 )
 
 // target is what a token is for: one audience and the scopes on it.
@@ -68,6 +69,14 @@ func (s *Server) requestedTarget(req *tokenRequest) (aud string, scopes []string
 // authorize checks the agent's grant on the audience and the resource server's
 // scopes. No scopes requested means every scope the grant holds.
 func (s *Server) authorize(ctx context.Context, agentID, aud string, scopes []string) (target, *Error) {
+	return s.authorizeFor(ctx, agentID, aud, scopes, nil)
+}
+
+// authorizeFor is authorize for a token on behalf of user u (nil: the agent itself):
+// the scopes are then what the agent's grant allows intersected with what the user
+// may hold (scopes restricted to groups). A requested scope the user may not hold is
+// invalid_scope; no scope requested means the whole intersection.
+func (s *Server) authorizeFor(ctx context.Context, agentID, aud string, scopes []string, u *user.User) (target, *Error) {
 	rs, err := s.Resources.GetResourceServerByAudience(ctx, aud)
 	if errors.Is(err, store.ErrNotFound) {
 		return target{}, invalidTarget("no resource server has the audience %q; register it with POST /api/v1/resource-servers", aud)
@@ -93,7 +102,8 @@ func (s *Server) authorize(ctx context.Context, agentID, aud string, scopes []st
 	} else if err != nil {
 		return target{}, serverError()
 	}
-	if len(scopes) == 0 {
+	requested := len(scopes) > 0
+	if !requested {
 		scopes = g.Scopes
 	}
 	var denied []string
@@ -104,6 +114,27 @@ func (s *Server) authorize(ctx context.Context, agentID, aud string, scopes []st
 	}
 	if len(denied) > 0 {
 		return target{}, invalidScope("agent %s is not granted %s on %q", agentID, strings.Join(denied, ", "), aud)
+	}
+	if u != nil {
+		var allowed, refused []string
+		for _, name := range scopes {
+			sc, _ := rs.Scope(name)
+			switch {
+			case aud == s.Issuer.URL && name == grant.ScopeAdmin:
+				refused = append(refused, name) // the management API is never delegated
+			case sc.AllowsUser(u.Groups):
+				allowed = append(allowed, name)
+			default:
+				refused = append(refused, name)
+			}
+		}
+		if requested && len(refused) > 0 {
+			return target{}, invalidScope("user %s may not hold %s on %q (restricted to other groups, or not delegable)", u.ID, strings.Join(refused, ", "), aud)
+		}
+		if len(allowed) == 0 {
+			return target{}, invalidScope("user %s may hold none of the scopes agent %s is granted on %q", u.ID, agentID, aud)
+		}
+		scopes = allowed
 	}
 	if len(scopes) == 0 {
 		return target{}, invalidScope("agent %s holds no scopes on %q", agentID, aud)

@@ -49,9 +49,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.metrics.tokens.WithLabelValues(grantType, e.Code).Inc()
 		ev := audit.Event{Category: audit.CategoryToken, Action: "token.issue", Decision: audit.Deny, Reason: e.Code + ": " + e.Description}
 		if req != nil && req.client != nil {
-			ev.AgentID = req.client.Agent.ID
+			setCaller(&ev, req.client.ID())
 		} else if form != nil {
-			ev.AgentID = claimedClient(r, form)
+			setCaller(&ev, claimedClient(r, form))
+		}
+		if req != nil {
+			// What the grant learned before refusing: the user and the agent involved.
+			ev.User = req.userID
+			if req.agentID != "" {
+				ev.AgentID = req.agentID
+			}
 		}
 		if s.record(ctx, ev) != nil {
 			e = serverError()

@@ -84,6 +84,12 @@ func (b body) validate(v *api.Validator, create bool) {
 			f := "scopes[" + itoa(i) + "]"
 			v.Scope(f+".name", sc.Name)
 			v.MaxLen(f+".description", sc.Description, 500)
+			if len(sc.Groups) > 50 {
+				v.Add(f+".groups", "at most 50 groups")
+			}
+			for j, g := range sc.Groups {
+				v.Required(f+".groups["+itoa(j)+"]", g, 200)
+			}
 			if seen[sc.Name] {
 				v.Add(f+".name", "%q is listed twice", sc.Name)
 			}

@@ -4,6 +4,7 @@ package resource
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -29,16 +30,39 @@ type Server struct {
 type Scope struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Groups restricts the scope in tokens an agent gets on behalf of a user (token
+	// exchange) to users in at least one of these groups. Empty: every user. Tokens
+	// an agent gets as itself are not affected.
+	Groups []string `json:"groups,omitempty"`
 }
 
-// HasScope reports whether the server defines the scope name.
-func (s Server) HasScope(name string) bool {
-	for _, sc := range s.Scopes {
-		if sc.Name == name {
+// AllowsUser reports whether a user in groups may hold the scope.
+func (sc Scope) AllowsUser(groups []string) bool {
+	if len(sc.Groups) == 0 {
+		return true
+	}
+	for _, g := range sc.Groups {
+		if slices.Contains(groups, g) {
 			return true
 		}
 	}
 	return false
+}
+
+// HasScope reports whether the server defines the scope name.
+func (s Server) HasScope(name string) bool {
+	_, ok := s.Scope(name)
+	return ok
+}
+
+// Scope returns the definition of the scope name.
+func (s Server) Scope(name string) (Scope, bool) {
+	for _, sc := range s.Scopes {
+		if sc.Name == name {
+			return sc, true
+		}
+	}
+	return Scope{}, false
 }
 
 // Store keeps resource servers. Audiences are unique (ErrConflict).

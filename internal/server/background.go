@@ -29,6 +29,9 @@ func (s *Server) background(ctx context.Context) {
 			} else if n > 0 {
 				slog.Debug("deleted expired upstream tokens and API key versions", "rows", n)
 			}
+			if _, err := s.Store.GarbageCollectUserTokens(ctx, s.now()); err != nil {
+				slog.Warn("garbage collection of sign-in state failed", "err", err)
+			}
 			if _, err := s.Store.DeleteDroppedSigningKeys(ctx, s.now()); err != nil {
 				slog.Warn("deleting dropped signing keys failed", "err", err)
 			}

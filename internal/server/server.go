@@ -21,6 +21,7 @@ import (
 	"github.com/agentguard/agentguard/internal/admin"
 	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/audit"
+	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/config"
 	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/egress"
@@ -29,6 +30,7 @@ import (
 	"github.com/agentguard/agentguard/internal/oauth"
 	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/resource"
+	"github.com/agentguard/agentguard/internal/signin"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
 	"github.com/agentguard/agentguard/internal/topology"
@@ -48,6 +50,7 @@ type Server struct {
 	OAuth    *oauth.Server
 	// Tokens gets and caches OAuth providers' tokens (the Credential API and the gateway).
 	Tokens   *credential.Tokens
+	Signin   *signin.Handler
 	Audit    audit.Recorder
 	AuditLog *audit.Log
 	Registry *prometheus.Registry
@@ -70,6 +73,14 @@ type Options struct {
 	// benchmarks only (bench/load -no-audit measures what auditing costs); a real
 	// server always audits.
 	DiscardAudit bool
+
+	// Users, Authenticator and Policy replace the directory and the inbound policy
+	// engine (tests only, until their implementations are on main). Without users,
+	// sign-in is not served.
+	Users         user.Getter
+	Authenticator user.Authenticator
+	Policy        policy.Decider
+	Upstreams     signin.Upstreams
 }
 
 // New opens storage and the KMS, loads signing keys, makes sure an admin exists,
@@ -140,8 +151,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.OAuth = &oauth.Server{
 		Issuer: s.Issuer, Agents: s.Store, Grants: s.Store, Resources: s.Store, Replay: s.Store,
 		Audit: s.Audit, Now: now,
+		Clients: s.Store, Users: opts.Users, Policy: opts.Policy, Codes: s.Store, Refresh: s.Store,
+		IDTokenLifetime: cfg.IDTokenLifetime, RefreshTokenLifetime: cfg.RefreshTokenLifetime, RefreshTokenIdle: cfg.RefreshTokenIdle,
+	}
+	if opts.Users != nil && opts.Authenticator != nil {
+		s.Signin = &signin.Handler{
+			OAuth: s.OAuth, Clients: s.Store, Store: s.Store, Users: opts.Users, Auth: opts.Authenticator,
+			Upstreams: opts.Upstreams, Audit: s.Audit, Now: now,
+			SessionIdle: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
+			LoginAttemptsPerIP: cfg.LoginAttemptsPerIP, LoginFailuresPerUser: cfg.LoginFailuresPerUser,
+		}
+		s.OAuth.Sessions = s.Signin
 	}
 	s.OAuth.Init(s.Registry)
+	if s.Signin != nil {
+		s.Signin.Init()
+	}
 
 	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
 	s.Policy = &policy.Engine{Store: s.Store}
@@ -163,6 +188,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	s.OAuth.Register(mux)
+	if s.Signin != nil {
+		s.Signin.Register(mux)
+	}
+	(&client.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,

@@ -48,7 +48,10 @@ type Keyring struct {
 type signingKey struct {
 	kid    string
 	alg    jose.SignatureAlgorithm
-	signer jose.Signer
+	signer jose.Signer // access tokens: typ at+jwt
+	// idSigner signs OpenID Connect ID tokens with the same key but typ JWT, so an ID
+	// token is never accepted where an access token is expected.
+	idSigner jose.Signer
 }
 
 // KeyringConfig configures a Keyring.
@@ -145,7 +148,12 @@ func (k *Keyring) open(ctx context.Context, sk SigningKey) (*signingKey, error) 
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", sk.KID, err)
 	}
-	return &signingKey{kid: sk.KID, alg: alg, signer: signer}, nil
+	idSigner, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: sk.KID, Algorithm: sk.Alg}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", sk.KID, err)
+	}
+	return &signingKey{kid: sk.KID, alg: alg, signer: signer, idSigner: idSigner}, nil
 }
 
 // Rotate makes a new current key and retires the others; they stay published for

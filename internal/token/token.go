@@ -48,14 +48,17 @@ type Issuer struct {
 	verified verifiedCache
 }
 
-// Issue fills iss, iat, nbf, exp and jti and signs the claims. It returns the token.
+// Issue fills iss, iat, nbf, exp and jti (unless the caller chose one with NewJTI,
+// to record it before the token exists) and signs the claims. It returns the token.
 func (is *Issuer) Issue(c Claims, lifetime time.Duration) (string, Claims, error) {
 	now := is.Now()
 	c.Issuer = is.URL
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.NotBefore = c.IssuedAt
 	c.Expiry = jwt.NewNumericDate(now.Add(lifetime))
-	c.ID = secret.NewID("at")
+	if c.ID == "" {
+		c.ID = NewJTI()
+	}
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", c, err
@@ -71,6 +74,9 @@ func (is *Issuer) Issue(c Claims, lifetime time.Duration) (string, Claims, error
 	s, err := jws.CompactSerialize()
 	return s, c, err
 }
+
+// NewJTI makes an access token id.
+func NewJTI() string { return secret.NewID("at") }
 
 // Verification errors. ErrInvalid covers any token that is not one of ours, so a
 // caller learns nothing about which check failed beyond what it logs.
