@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -327,7 +328,7 @@ func TestServices(t *testing.T) {
 	okJSON(t, s, &rs, "service", "create", "--name", "files", "--audience", "https://files.example.com",
 		"--scope", "read:file:Read files", "--scope", "write:file", "--token-lifetime", "10m")
 	want := []scopeJSON{{Name: "read:file", Description: "Read files"}, {Name: "write:file"}}
-	if !slices.Equal(rs.Scopes, want) || rs.TokenLifetime != 600 {
+	if !reflect.DeepEqual(rs.Scopes, want) || rs.TokenLifetime != 600 {
 		t.Fatalf("created = %+v", rs)
 	}
 	r := ok(t, s, "service", "get", rs.ID)
@@ -355,9 +356,12 @@ func TestParseScopeFlag(t *testing.T) {
 		{"read:file:Read files", scopeJSON{Name: "read:file", Description: "Read files"}},
 		{"read:file: Read: all files", scopeJSON{Name: "read:file", Description: "Read: all files"}},
 		{"files:read all", scopeJSON{Name: "files", Description: "read all"}},
+		{"approve groups=finance", scopeJSON{Name: "approve", Groups: []string{"finance"}}},
+		{"approve:Approve payroll groups=finance, hr-leads", scopeJSON{Name: "approve", Description: "Approve payroll", Groups: []string{"finance", "hr-leads"}}},
+		{"read:file:Read files groups=", scopeJSON{Name: "read:file", Description: "Read files"}},
 	}
 	for _, tt := range tests {
-		if got := parseScopeFlag(tt.in); got != tt.want {
+		if got := parseScopeFlag(tt.in); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("parseScopeFlag(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
@@ -608,4 +612,53 @@ func TestServerURL(t *testing.T) {
 			t.Errorf("serverURL(%q, %q) = %q, %v; want %q", tt.flag, tt.env, got, err, tt.want)
 		}
 	}
+}
+
+// Scope groups through the CLI reach the API, and `service get` shows them.
+func TestServiceScopeGroups(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	var rs struct {
+		ID     string      `json:"id"`
+		Scopes []scopeJSON `json:"scopes"`
+	}
+	okJSON(t, s, &rs, "service", "create", "--name", "payroll", "--audience", "https://payroll.example.com",
+		"--scope", "read:Read payslips", "--scope", "approve:Approve payroll groups=finance,hr-leads")
+	want := []scopeJSON{{Name: "read", Description: "Read payslips"}, {Name: "approve", Description: "Approve payroll", Groups: []string{"finance", "hr-leads"}}}
+	if !reflect.DeepEqual(rs.Scopes, want) {
+		t.Fatalf("created %+v", rs.Scopes)
+	}
+	r := ok(t, s, "service", "get", rs.ID)
+	if !strings.Contains(r.stdout, "finance,hr-leads") || !strings.Contains(r.stdout, "(everyone)") {
+		t.Fatalf("service get:\n%s", r.stdout)
+	}
+}
+
+// The client noun: create (a web client's secret printed once), list, get, update,
+// secrets, delete; errors name the field.
+func TestClients(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	r := ok(t, s, "client", "create", "--name", "intranet", "--type", "web", "--redirect-uri", "https://intranet.example.com/cb",
+		"--post-logout-redirect-uri", "https://intranet.example.com/")
+	if !strings.Contains(r.stdout, "client_secret: agcs_") || !strings.Contains(r.stderr, "will not be shown again") {
+		t.Fatalf("create web client:\n%s\n%s", r.stdout, r.stderr)
+	}
+	var spa clientJSON
+	okJSON(t, s, &spa, "client", "create", "--name", "portal", "--type", "spa", "--redirect-uri", "https://portal.example.com/cb")
+	if !spa.Public || spa.ClientSecret != "" || !strings.HasPrefix(spa.ID, "cli_") {
+		t.Fatalf("spa %+v", spa)
+	}
+	r = ok(t, s, "client", "list")
+	if !strings.Contains(r.stdout, "intranet") || !strings.Contains(r.stdout, spa.ID) || strings.Contains(r.stdout, "agcs_") {
+		t.Fatalf("client list:\n%s", r.stdout)
+	}
+	var updated clientJSON
+	okJSON(t, s, &updated, "client", "update", spa.ID, "--name", "portal 2", "--redirect-uri", "https://portal.example.com/cb2")
+	if updated.Name != "portal 2" || !slices.Equal(updated.RedirectURIs, []string{"https://portal.example.com/cb2"}) {
+		t.Fatalf("updated %+v", updated)
+	}
+	fails(t, s, "redirect_uris[0]", "client", "create", "--name", "x", "--type", "spa", "--redirect-uri", "http://evil.example/cb")
+	fails(t, s, "409 Conflict", "client", "secret", "create", spa.ID)
+	fails(t, s, "nothing to change", "client", "update", spa.ID)
+	ok(t, s, "client", "delete", spa.ID)
+	fails(t, s, "404 Not Found", "client", "get", spa.ID)
 }

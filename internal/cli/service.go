@@ -12,8 +12,9 @@ import (
 )
 
 type scopeJSON struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Groups      []string `json:"groups,omitempty"`
 }
 
 type serviceJSON struct {
@@ -58,7 +59,9 @@ func newServiceCreateCmd(g *globals) *cobra.Command {
 		Use:   "create --name NAME --audience URI --scope NAME[:DESCRIPTION]...",
 		Short: "Register a resource server and its scopes",
 		Example: `  agentguard service create --name files --audience https://files.example.com \
-    --scope read:file:"read files" --scope write:file --token-lifetime 10m`,
+    --scope read:file:"read files" --scope write:file --token-lifetime 10m
+  agentguard service create --name payroll --audience https://payroll.example.com \
+    --scope 'read:Read payslips' --scope 'approve:Approve payroll groups=finance,hr-leads'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body := map[string]any{"name": name, "audience": audience}
@@ -90,16 +93,33 @@ func newServiceCreateCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "name of the resource server (required)")
 	f.StringVar(&audience, "audience", "", "absolute URI its tokens carry in aud, e.g. https://api.example.com (required)")
-	f.StringArrayVar(&scopes, "scope", nil, "a scope it defines, as NAME or NAME:DESCRIPTION; the description needs a space (read:file:\"Read files\") (repeatable)")
+	f.StringArrayVar(&scopes, "scope", nil, "a scope it defines, as NAME or NAME:DESCRIPTION; the description needs a space (read:file:\"Read files\"); "+
+		"end with ' groups=G1,G2' to give the scope, in tokens agents get on behalf of users, only to users in those groups (repeatable)")
 	f.DurationVar(&lifetime, "token-lifetime", 0, "lifetime of tokens for it, 1m to 24h (server default 15m)")
 	return cmd
 }
 
-// parseScopeFlag splits NAME[:DESCRIPTION]. Scope names often hold colons
-// (read:file) but never spaces, so the description starts after the last colon
-// before the first space: "read:file:Read files" is read:file, "Read files". A
-// value without a space is all name.
+// parseScopeFlag splits NAME[:DESCRIPTION][ groups=G1,G2]. Scope names often hold
+// colons (read:file) but never spaces, so the description starts after the last
+// colon before the first space: "read:file:Read files" is read:file, "Read files". A
+// value without a space is all name. A trailing " groups=…" (after a space) lists the
+// groups the scope is restricted to for users.
 func parseScopeFlag(s string) scopeJSON {
+	var groups []string
+	if i := strings.LastIndex(s, " groups="); i >= 0 {
+		for _, g := range strings.Split(s[i+len(" groups="):], ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				groups = append(groups, g)
+			}
+		}
+		s = strings.TrimSpace(s[:i])
+	}
+	sc := parseScopeNameDescription(s)
+	sc.Groups = groups
+	return sc
+}
+
+func parseScopeNameDescription(s string) scopeJSON {
 	parts := strings.Split(s, ":")
 	for i := 1; i < len(parts); i++ {
 		if strings.ContainsAny(parts[i], " \t") {
@@ -174,9 +194,13 @@ func printScopes(cmd *cobra.Command, raw []byte) error {
 	fmt.Fprintln(cmd.OutOrStdout())
 	rows := make([][]string, 0, len(s.Scopes))
 	for _, sc := range s.Scopes {
-		rows = append(rows, []string{sc.Name, sc.Description})
+		groups := strings.Join(sc.Groups, ",")
+		if groups == "" {
+			groups = "(everyone)"
+		}
+		rows = append(rows, []string{sc.Name, sc.Description, groups})
 	}
-	return printTable(cmd.OutOrStdout(), []string{"SCOPE", "DESCRIPTION"}, rows)
+	return printTable(cmd.OutOrStdout(), []string{"SCOPE", "DESCRIPTION", "USER_GROUPS"}, rows)
 }
 
 func newServiceDeleteCmd(g *globals) *cobra.Command {

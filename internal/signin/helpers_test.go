@@ -170,7 +170,13 @@ func signIn(t *testing.T, b *signintest.Browser, authURL, username, password str
 // tokenForm posts a form to the token endpoint and decodes the JSON answer.
 func tokenForm(t *testing.T, base string, form url.Values, basicID, basicSecret string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader(form.Encode()))
+	return postForm(t, base+"/oauth2/token", form, basicID, basicSecret)
+}
+
+// postForm posts a form (with HTTP Basic when basicID is set) and decodes the JSON answer.
+func postForm(t *testing.T, u string, form url.Values, basicID, basicSecret string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basicID != "" {
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))

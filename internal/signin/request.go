@@ -78,6 +78,10 @@ func clientParams(q url.Values) (clientID, redirectURI, problem string) {
 // §4.1.2.1 and OIDC list them.
 func parseRequest(q url.Values, c client.Client, redirectURI string) (authRequest, *authError) {
 	req := authRequest{ClientID: c.ID, RedirectURI: redirectURI, MaxAge: -1}
+	// state is echoed with every error from here on, if it can be.
+	if st := q["state"]; len(st) == 1 && len(st[0]) <= maxStateBytes {
+		req.State = st[0]
+	}
 	if len(q) > maxParams {
 		return req, redirectErr("invalid_request", "the request has more than %d parameters", maxParams)
 	}
@@ -91,9 +95,7 @@ func parseRequest(q url.Values, c client.Client, redirectURI string) (authReques
 			}
 		}
 	}
-	if st := q.Get("state"); len(st) <= maxStateBytes {
-		req.State = st // echoed with every error from here on
-	} else {
+	if len(q.Get("state")) > maxStateBytes {
 		return req, redirectErr("invalid_request", "state is over %d bytes", maxStateBytes)
 	}
 	switch {

@@ -62,6 +62,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"AdminTokens", testAdminTokens},
 	}
 	tests = append(tests, directoryTests...)
+	tests = append(tests, signinTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
 	}
