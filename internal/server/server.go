@@ -73,14 +73,6 @@ type Options struct {
 	// benchmarks only (bench/load -no-audit measures what auditing costs); a real
 	// server always audits.
 	DiscardAudit bool
-
-	// Users, Authenticator and Policy replace the directory and the inbound policy
-	// engine (tests only, until their implementations are on main). Without users,
-	// sign-in is not served.
-	Users         user.Getter
-	Authenticator user.Authenticator
-	Policy        policy.Decider
-	Upstreams     signin.Upstreams
 }
 
 // New opens storage and the KMS, loads signing keys, makes sure an admin exists,
@@ -148,28 +140,26 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, err
 	}
 
+	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
+	s.Policy = &policy.Engine{Store: s.Store}
+
 	s.OAuth = &oauth.Server{
 		Issuer: s.Issuer, Agents: s.Store, Grants: s.Store, Resources: s.Store, Replay: s.Store,
 		Audit: s.Audit, Now: now,
-		Clients: s.Store, Users: opts.Users, Policy: opts.Policy, Codes: s.Store, Refresh: s.Store,
+		Clients: s.Store, Users: s.Directory, Policy: s.Policy, Codes: s.Store, Refresh: s.Store,
 		IDTokenLifetime: cfg.IDTokenLifetime, RefreshTokenLifetime: cfg.RefreshTokenLifetime, RefreshTokenIdle: cfg.RefreshTokenIdle,
 	}
-	if opts.Users != nil && opts.Authenticator != nil {
-		s.Signin = &signin.Handler{
-			OAuth: s.OAuth, Clients: s.Store, Store: s.Store, Users: opts.Users, Auth: opts.Authenticator,
-			Upstreams: opts.Upstreams, Audit: s.Audit, Now: now,
-			SessionIdle: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
-			LoginAttemptsPerIP: cfg.LoginAttemptsPerIP, LoginFailuresPerUser: cfg.LoginFailuresPerUser,
-		}
-		s.OAuth.Sessions = s.Signin
+	// Sign-in: the login page and sessions; the directory's upstream identity
+	// providers set Signin.Upstreams and call Signin.CompleteLogin.
+	s.Signin = &signin.Handler{
+		OAuth: s.OAuth, Clients: s.Store, Store: s.Store, Users: s.Directory, Auth: s.Directory,
+		Audit: s.Audit, Now: now,
+		SessionIdle: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
+		LoginAttemptsPerIP: cfg.LoginAttemptsPerIP, LoginFailuresPerUser: cfg.LoginFailuresPerUser,
 	}
+	s.OAuth.Sessions = s.Signin
 	s.OAuth.Init(s.Registry)
-	if s.Signin != nil {
-		s.Signin.Init()
-	}
-
-	s.Directory = &user.Directory{Store: s.Store, Hasher: &user.Hasher{}, Audit: s.Audit, Now: now, SuspendOrphans: cfg.SuspendOrphans}
-	s.Policy = &policy.Engine{Store: s.Store}
+	s.Signin.Init()
 
 	s.Tokens = &credential.Tokens{
 		Store: s.Store, Envelope: s.Envelope, Now: now,
@@ -188,14 +178,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	s.OAuth.Register(mux)
-	if s.Signin != nil {
-		s.Signin.Register(mux)
-	}
+	s.Signin.Register(mux)
 	(&client.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
-		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
+		Agent:  func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
+		Client: s.inboundClientExists,
 	}).Register(mux, auth.Require)
 	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
@@ -226,6 +215,18 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// inboundClientExists checks the client an inbound rule names: a client (cli_…),
+// or an agent, through which a user's delegated token reaches another agent
+// (chained delegation).
+func (s *Server) inboundClientExists(ctx context.Context, id string) error {
+	if client.IsClientID(id) {
+		_, err := s.Store.GetClient(ctx, id)
+		return err
+	}
+	_, err := s.Store.GetAgent(ctx, id)
+	return err
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -41,17 +41,20 @@ func claimsOf(t *testing.T, raw string) userClaims {
 
 // A user gets a token for an agent (resource=<agent audience>, scope agent.access, or
 // the <audience>|agent.access form) only if the agent's inbound rules admit the user
-// through this client: the HR-only agent admits an HR user and refuses a Sales
-// user, and both decisions are audited with user, client and agent.
+// through this client: the HR-only agent (a Cedar rule over the department attribute,
+// created through the API) admits an HR user and refuses a Sales user, and both
+// decisions are audited with user, client and agent.
 func TestUserTokenForAgentUnderInboundPolicy(t *testing.T) {
 	for _, d := range storetest.Backends() {
 		t.Run(string(d), func(t *testing.T) {
 			f := start(t, d)
-			hr := f.dir.add("hanna", "pw-hanna-1", "hr")
-			sales := f.dir.add("sam", "pw-sam-1", "sales")
+			hr := f.addUser(t, "hanna", "hanna-pass-phrase")
+			f.setAttributes(t, hr.ID, map[string]string{"department": "HR"})
+			sales := f.addUser(t, "sam", "sam-pass-phrase")
+			f.setAttributes(t, sales.ID, map[string]string{"department": "Sales"})
 			agentID, audience, _ := f.agent(t, "hr-assistant", "human")
 			spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
-			f.policy.allowGroup(agentID, spa, "hr")
+			f.allow(t, agentID, spa, nil, `permit(principal, action, resource) when { principal.department == "HR" };`)
 
 			for _, form := range []url.Values{
 				{"resource": {audience}, "scope": {"openid agent.access"}},
@@ -60,7 +63,7 @@ func TestUserTokenForAgentUnderInboundPolicy(t *testing.T) {
 			} {
 				b := signintest.NewBrowser(t, f.URL)
 				fl := newFlow(spa, form)
-				status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "hanna", "pw-hanna-1"), nil, fl.verifier)
+				status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "hanna", "hanna-pass-phrase"), nil, fl.verifier)
 				if status != 200 {
 					t.Fatalf("%v: HTTP %d %v", form, status, tok)
 				}
@@ -72,7 +75,7 @@ func TestUserTokenForAgentUnderInboundPolicy(t *testing.T) {
 
 			b := signintest.NewBrowser(t, f.URL)
 			fl := newFlow(spa, url.Values{"resource": {audience}})
-			loc := signIn(t, b, f.authorizeURL(fl.params), "sam", "pw-sam-1")
+			loc := signIn(t, b, f.authorizeURL(fl.params), "sam", "sam-pass-phrase")
 			if loc.Query().Get("error") != "access_denied" || loc.Query().Has("code") || loc.Query().Get("state") != "st-1" {
 				t.Fatalf("sales user: redirected to %s, want error=access_denied", loc)
 			}
@@ -96,23 +99,21 @@ func TestUserTokenForAgentUnderInboundPolicy(t *testing.T) {
 // refresh token: a user removed from them, or a disabled agent, gets invalid_grant.
 func TestInboundPolicyIsReevaluatedAtTheTokenEndpoint(t *testing.T) {
 	f := start(t, "sqlite")
-	f.dir.add("hanna", "pw-hanna-1", "hr")
+	f.addUser(t, "hanna", "hanna-pass-phrase", "hr")
 	agentID, audience, _ := f.agent(t, "hr-assistant", "human")
 	spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
-	f.policy.allowGroup(agentID, spa, "hr")
+	rule := f.allowGroup(t, agentID, spa, "hr")
 	b := signintest.NewBrowser(t, f.URL)
 
 	fl := newFlow(spa, url.Values{"resource": {audience}})
-	status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "hanna", "pw-hanna-1"), nil, fl.verifier)
+	status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "hanna", "hanna-pass-phrase"), nil, fl.verifier)
 	if status != 200 {
 		t.Fatalf("HTTP %d %v", status, tok)
 	}
 	pending := newFlow(spa, url.Values{"resource": {audience}})
 	code := f.code(t, b, pending, "", "")
 
-	f.policy.mu.Lock()
-	f.policy.allow = nil // the rule is removed
-	f.policy.mu.Unlock()
+	f.removeRule(t, agentID, rule)
 	if status, out := f.refresh(t, spa, "", tok["refresh_token"].(string)); status != 400 || errCode(out) != "invalid_grant" {
 		t.Fatalf("refresh after the rule was removed: HTTP %d %v", status, out)
 	}
@@ -123,7 +124,7 @@ func TestInboundPolicyIsReevaluatedAtTheTokenEndpoint(t *testing.T) {
 		t.Fatalf("%d inbound deny events, want the refresh and the code redemption", n)
 	}
 
-	f.policy.allowGroup(agentID, spa, "hr")
+	f.allowGroup(t, agentID, spa, "hr")
 	if code := f.Do(t, "PATCH", "/api/v1/agents/"+agentID, map[string]any{"status": "disabled"}, nil); code != 200 {
 		t.Fatal(code)
 	}

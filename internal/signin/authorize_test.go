@@ -137,14 +137,14 @@ func TestAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
 // OIDC asks the authorization endpoint to accept POST too (form-encoded).
 func TestAuthorizeByPost(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	b := signintest.NewBrowser(t, f.URL)
 	p := b.Post(t, f.URL+"/oauth2/authorize", baseParams(clientID))
 	if p.Status != http.StatusOK || len(p.Forms(t)) != 1 {
 		t.Fatalf("POST authorize: HTTP %d, want the login page", p.Status)
 	}
-	res := b.Submit(t, p, map[string]string{"username": "alice", "password": "pw-alice-1"})
+	res := b.Submit(t, p, map[string]string{"username": "alice", "password": "alice-pass-phrase"})
 	if res.Status != http.StatusSeeOther || res.Location.Query().Get("code") == "" || res.Location.Query().Get("state") != "st-1" {
 		t.Fatalf("login: HTTP %d location %v", res.Status, res.Location)
 	}

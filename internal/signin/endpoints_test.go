@@ -34,14 +34,14 @@ func getUserinfo(t *testing.T, base, bearer string) (int, http.Header, map[strin
 // the claims follow the token's scopes.
 func TestUserinfoWhoMayCall(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	alice := f.dir.add("alice", "pw-alice-1", "hr")
+	alice := f.addUser(t, "alice", "alice-pass-phrase", "hr")
 	spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	agentID, audience, agentSecret := f.agent(t, "bot", "human")
-	f.policy.allowGroup(agentID, spa, "hr")
+	f.allowGroup(t, agentID, spa, "hr")
 	b := signintest.NewBrowser(t, f.URL)
 	tokenFor := func(extra url.Values) string {
 		fl := newFlow(spa, extra)
-		status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+		status, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 		if status != 200 {
 			t.Fatalf("HTTP %d %v", status, tok)
 		}
@@ -94,8 +94,8 @@ func TestUserinfoWhoMayCall(t *testing.T) {
 		}
 	})
 	t.Run("deactivated user", func(t *testing.T) {
-		f.dir.setActive(alice.ID, false)
-		defer f.dir.setActive(alice.ID, true)
+		f.setActive(t, alice.ID, false)
+		defer f.setActive(t, alice.ID, true)
 		if status, _, _ := getUserinfo(t, f.URL, withEmail); status != 401 {
 			t.Fatalf("HTTP %d", status)
 		}
@@ -107,14 +107,14 @@ func TestUserinfoWhoMayCall(t *testing.T) {
 // only, revocation of one's own tokens only.
 func TestClientsAtTheOAuthEndpoints(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	other, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	web, webSecret := signintest.Client(t, f.Server, "web", []string{appCallback}, nil)
 	agentID, _, agentSecret := f.agent(t, "bot", "machine")
 	b := signintest.NewBrowser(t, f.URL)
 	fl := newFlow(spa, nil)
-	_, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+	_, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 	at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
 
 	tests := []struct {

@@ -31,13 +31,14 @@ type delegation struct {
 	spa                    string
 	agentID, agentAud, sec string
 	userID                 string
+	rule                   string // the inbound rule admitting hr through spa
 	subject                string // the user's token for the agent
 }
 
 func newDelegation(t *testing.T, f *fixture) *delegation {
 	t.Helper()
 	d := &delegation{fixture: f}
-	d.userID = f.dir.add("hanna", "pw-hanna-1", "hr").ID
+	d.userID = f.addUser(t, "hanna", "hanna-pass-phrase", "hr").ID
 	// read for everyone, write only for finance.
 	if code := f.Do(t, "POST", "/api/v1/resource-servers", map[string]any{"name": "files", "audience": filesAudience, "token_lifetime": 3600,
 		"scopes": []map[string]any{{"name": "read"}, {"name": "write", "groups": []string{"finance"}}}}, nil); code != 201 {
@@ -48,7 +49,7 @@ func newDelegation(t *testing.T, f *fixture) *delegation {
 		t.Fatalf("grant: HTTP %d", code)
 	}
 	d.spa, _ = signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
-	f.policy.allowGroup(d.agentID, d.spa, "hr")
+	d.rule = f.allowGroup(t, d.agentID, d.spa, "hr")
 	d.subject = d.signIn(t, d.agentAud)
 	return d
 }
@@ -58,7 +59,7 @@ func (d *delegation) signIn(t *testing.T, aud string) string {
 	t.Helper()
 	b := signintest.NewBrowser(t, d.URL)
 	fl := newFlow(d.spa, url.Values{"resource": {aud}, "scope": {"openid"}})
-	status, tok := d.redeem(t, d.spa, "", d.code(t, b, fl, "hanna", "pw-hanna-1"), nil, fl.verifier)
+	status, tok := d.redeem(t, d.spa, "", d.code(t, b, fl, "hanna", "hanna-pass-phrase"), nil, fl.verifier)
 	if status != 200 {
 		t.Fatalf("sign-in for %s: HTTP %d %v", aud, status, tok)
 	}
@@ -142,7 +143,7 @@ func TestChainedTokenExchange(t *testing.T) {
 	if status != 400 || errCode(out) != "invalid_grant" {
 		t.Fatalf("B does not admit the user through A yet: HTTP %d %v", status, out)
 	}
-	d.policy.allowGroup(bID, d.agentID, "hr")
+	d.allowGroup(t, bID, d.agentID, "hr")
 	status, out = d.exchange(t, d.agentID, d.sec, d.subject, url.Values{"audience": {bAud}})
 	if status != 200 {
 		t.Fatalf("A for B: HTTP %d %v", status, out)
@@ -168,12 +169,12 @@ func TestTokenExchangeRefusals(t *testing.T) {
 	d := newDelegation(t, f)
 	otherID, _, otherSec := f.agent(t, "other-agent", "human")
 	machineID, machineAud, machineSec := f.agent(t, "machine-agent", "machine")
-	f.policy.allowGroup(machineID, d.spa, "hr")
+	f.allowGroup(t, machineID, d.spa, "hr")
 	machineSubject := d.signIn(t, machineAud)
 	plainOIDC := func() string {
 		b := signintest.NewBrowser(t, f.URL)
 		fl := newFlow(d.spa, nil)
-		_, tok := f.redeem(t, d.spa, "", f.code(t, b, fl, "hanna", "pw-hanna-1"), nil, fl.verifier)
+		_, tok := f.redeem(t, d.spa, "", f.code(t, b, fl, "hanna", "hanna-pass-phrase"), nil, fl.verifier)
 		return tok["access_token"].(string)
 	}()
 	target := url.Values{"resource": {filesAudience}}
@@ -217,11 +218,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 		}
 	})
 	t.Run("policy no longer admits the user", func(t *testing.T) {
-		f.policy.mu.Lock()
-		saved := f.policy.allow
-		f.policy.allow = nil
-		f.policy.mu.Unlock()
-		defer func() { f.policy.mu.Lock(); f.policy.allow = saved; f.policy.mu.Unlock() }()
+		f.removeRule(t, d.agentID, d.rule)
+		defer func() { d.rule = f.allowGroup(t, d.agentID, d.spa, "hr") }()
 		if status, out := d.exchange(t, d.agentID, d.sec, d.subject, target); status != 400 || errCode(out) != "invalid_grant" {
 			t.Fatalf("HTTP %d %v", status, out)
 		}
@@ -232,8 +230,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 		}
 	})
 	t.Run("deactivated user", func(t *testing.T) {
-		f.dir.setActive(d.userID, false)
-		defer f.dir.setActive(d.userID, true)
+		f.setActive(t, d.userID, false)
+		defer f.setActive(t, d.userID, true)
 		if status, out := d.exchange(t, d.agentID, d.sec, d.subject, target); status != 400 || errCode(out) != "invalid_grant" {
 			t.Fatalf("HTTP %d %v", status, out)
 		}

@@ -1,123 +1,103 @@
 package signin_test
 
 import (
-	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/agentguard/agentguard/internal/audit"
-	"github.com/agentguard/agentguard/internal/policy"
-	"github.com/agentguard/agentguard/internal/secret"
 	"github.com/agentguard/agentguard/internal/server/servertest"
 	"github.com/agentguard/agentguard/internal/signin/signintest"
-	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
-// testDirectory and testPolicy stand in for the directory and the inbound policy
-// engine, which another engineer is building at the same time; they are replaced by
-// the real ones (users, groups and Cedar rules created through the API) once those
-// are on main.
-type testDirectory struct {
-	mu        sync.Mutex
-	users     map[string]user.User // by id
-	passwords map[string]string    // by username
-}
-
-func (d *testDirectory) add(username, password string, groups ...string) user.User {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.users == nil {
-		d.users, d.passwords = map[string]user.User{}, map[string]string{}
-	}
-	u := user.User{ID: secret.NewID("usr"), Username: username, Email: username + "@example.com", DisplayName: strings.ToUpper(username[:1]) + username[1:],
-		Groups: groups, Attributes: map[string]string{}, Active: true, Source: user.SourceLocal}
-	d.users[u.ID], d.passwords[username] = u, password
-	return u
-}
-
-func (d *testDirectory) setActive(id string, active bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	u := d.users[id]
-	u.Active = active
-	d.users[id] = u
-}
-
-func (d *testDirectory) Authenticate(_ context.Context, username, password string) (user.User, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	want, ok := d.passwords[username]
-	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		return user.User{}, user.ErrBadCredentials
-	}
-	for _, u := range d.users {
-		if u.Username == username {
-			if !u.Active {
-				return user.User{}, user.ErrBadCredentials
-			}
-			return u, nil
-		}
-	}
-	return user.User{}, user.ErrBadCredentials
-}
-
-func (d *testDirectory) GetUser(_ context.Context, id string) (user.User, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	u, ok := d.users[id]
-	if !ok {
-		return u, store.ErrNotFound
-	}
-	return u, nil
-}
-
-// testPolicy admits members of the groups allowed for (agent, client).
-type testPolicy struct {
-	mu    sync.Mutex
-	allow map[[2]string][]string
-}
-
-func (p *testPolicy) allowGroup(agentID, clientID, group string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.allow == nil {
-		p.allow = map[[2]string][]string{}
-	}
-	k := [2]string{agentID, clientID}
-	p.allow[k] = append(p.allow[k], group)
-}
-
-func (p *testPolicy) Decide(_ context.Context, req policy.Request) (policy.Decision, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, g := range p.allow[[2]string{req.AgentID, req.ClientID}] {
-		if req.User.InGroup(g) {
-			return policy.Decision{Allow: true, Reason: "rule admits group " + g, RuleID: "inr_test"}, nil
-		}
-	}
-	return policy.Decision{Reason: "no inbound rule admits the user"}, nil
-}
-
-// fixture is a running server with a directory and a policy.
+// fixture is a running server; users, groups and inbound rules are created through
+// the management API, so the real directory (argon2id passwords) and the real
+// policy engine (inbound rules, Cedar) decide.
 type fixture struct {
 	*servertest.Server
-	dir    *testDirectory
-	policy *testPolicy
 }
 
 func start(t *testing.T, d sqlstore.Dialect) *fixture {
 	t.Helper()
-	f := &fixture{dir: &testDirectory{}, policy: &testPolicy{}}
-	f.Server = servertest.Start(t, servertest.Options{Dialect: d, Users: f.dir, Authenticator: f.dir, Policy: f.policy})
-	return f
+	return &fixture{servertest.Start(t, servertest.Options{Dialect: d})}
+}
+
+func startWith(t *testing.T, opts servertest.Options) *fixture {
+	t.Helper()
+	return &fixture{servertest.Start(t, opts)}
+}
+
+// addUser creates a local user with a password (and the groups, if missing).
+func (f *fixture) addUser(t *testing.T, username, password string, groups ...string) user.User {
+	t.Helper()
+	for _, g := range groups {
+		if code := f.Do(t, "POST", "/api/v1/groups", map[string]any{"name": g}, nil); code != 201 && code != 409 {
+			t.Fatalf("create group %s: HTTP %d", g, code)
+		}
+	}
+	if groups == nil {
+		groups = []string{}
+	}
+	var u user.User
+	body := map[string]any{"username": username, "password": password, "email": username + "@example.com",
+		"display_name": strings.ToUpper(username[:1]) + username[1:], "groups": groups}
+	if code := f.Do(t, "POST", "/api/v1/users", body, &u); code != 201 {
+		t.Fatalf("create user %s: HTTP %d", username, code)
+	}
+	return u
+}
+
+// setAttributes replaces a user's attributes (what Cedar policies read).
+func (f *fixture) setAttributes(t *testing.T, id string, attrs map[string]string) {
+	t.Helper()
+	if code := f.Do(t, "PATCH", "/api/v1/users/"+id, map[string]any{"attributes": attrs}, nil); code != 200 {
+		t.Fatalf("set attributes: HTTP %d", code)
+	}
+}
+
+// setActive activates or deactivates a user.
+func (f *fixture) setActive(t *testing.T, id string, active bool) {
+	t.Helper()
+	if code := f.Do(t, "PATCH", "/api/v1/users/"+id, map[string]any{"active": active}, nil); code != 200 {
+		t.Fatalf("set active=%v: HTTP %d", active, code)
+	}
+}
+
+// allow adds an inbound rule to the agent: through clientID, the groups and/or the
+// Cedar policy. It returns the rule id.
+func (f *fixture) allow(t *testing.T, agentID, clientID string, groups []string, cedar string) string {
+	t.Helper()
+	body := map[string]any{"client_id": clientID}
+	if groups != nil {
+		body["groups"] = groups
+	}
+	if cedar != "" {
+		body["policy"] = cedar
+	}
+	var rule struct{ ID string }
+	if code := f.Do(t, "POST", "/api/v1/agents/"+agentID+"/inbound", body, &rule); code != 201 {
+		t.Fatalf("inbound rule for %s via %s: HTTP %d", agentID, clientID, code)
+	}
+	return rule.ID
+}
+
+// allowGroup lets members of group use agentID through clientID.
+func (f *fixture) allowGroup(t *testing.T, agentID, clientID, group string) string {
+	t.Helper()
+	return f.allow(t, agentID, clientID, []string{group}, "")
+}
+
+// removeRule deletes an inbound rule.
+func (f *fixture) removeRule(t *testing.T, agentID, ruleID string) {
+	t.Helper()
+	if code := f.Do(t, "DELETE", "/api/v1/agents/"+agentID+"/inbound/"+ruleID, nil, nil); code != 204 {
+		t.Fatalf("delete rule: HTTP %d", code)
+	}
 }
 
 // agent registers an agent acting for users (access_identity human) with a secret.

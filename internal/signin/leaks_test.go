@@ -45,8 +45,8 @@ func TestNoSecretsInLogsAuditOrDatabase(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
 	d := newDelegation(t, f) // a user, an agent, a resource server, a public client
 	web, webSecret := signintest.Client(t, f.Server, "web", []string{appCallback}, []string{appBye})
-	f.policy.allowGroup(d.agentID, web, "hr")
-	secrets := []string{"pw-hanna-1", webSecret, d.sec, d.subject}
+	f.allowGroup(t, d.agentID, web, "hr")
+	secrets := []string{"hanna-pass-phrase", webSecret, d.sec, d.subject}
 
 	b := signintest.NewBrowser(t, f.URL)
 	fl := newFlow(web, url.Values{"resource": {d.agentAud}})
@@ -55,7 +55,7 @@ func TestNoSecretsInLogsAuditOrDatabase(t *testing.T) {
 	secrets = append(secrets, form.Get("csrf_token"), b.Cookie(f.URL, "agentguard_login"))
 	b.Submit(t, page, map[string]string{"username": "hanna", "password": "Wr0ng-pa55word"}) // a failure, audited
 	secrets = append(secrets, "Wr0ng-pa55word")
-	loc := b.Submit(t, page, map[string]string{"username": "hanna", "password": "pw-hanna-1"}).Location
+	loc := b.Submit(t, page, map[string]string{"username": "hanna", "password": "hanna-pass-phrase"}).Location
 	code := loc.Query().Get("code")
 	secrets = append(secrets, code, b.Cookie(f.URL, "agentguard_session"))
 	status, tok := f.redeem(t, web, webSecret, code, nil, fl.verifier)

@@ -73,7 +73,7 @@ func TestLoginPageIsAccessibleAndLockedDown(t *testing.T) {
 // tied to the fields for screen readers.
 func TestLoginDoesNotEnumerateUsers(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	attempt := func(username, password string) signintest.Page {
 		b := signintest.NewBrowser(t, f.URL)
@@ -105,9 +105,9 @@ func TestLoginDoesNotEnumerateUsers(t *testing.T) {
 // happens.
 func TestLoginCSRF(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
-	good := map[string]string{"username": "alice", "password": "pw-alice-1"}
+	good := map[string]string{"username": "alice", "password": "alice-pass-phrase"}
 
 	b := signintest.NewBrowser(t, f.URL)
 	page := b.Get(t, f.authorizeURL(baseParams(clientID)))
@@ -161,10 +161,9 @@ func TestLoginCSRF(t *testing.T) {
 // with time.
 func TestLoginRateLimits(t *testing.T) {
 	clock := servertest.NewClock(time.Now())
-	f := &fixture{dir: &testDirectory{}, policy: &testPolicy{}}
-	f.Server = servertest.Start(t, servertest.Options{Clock: clock, Users: f.dir, Authenticator: f.dir, Policy: f.policy,
+	f := startWith(t, servertest.Options{Clock: clock,
 		Configure: func(c *config.Config) { c.LoginFailuresPerUser = 3; c.LoginAttemptsPerIP = 10 }})
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	b := signintest.NewBrowser(t, f.URL)
 	page := b.Get(t, f.authorizeURL(baseParams(clientID)))
@@ -177,7 +176,7 @@ func TestLoginRateLimits(t *testing.T) {
 				t.Fatalf("%s failure %d: HTTP %d", who, i+1, p.Status)
 			}
 		}
-		p := try(who, "pw-alice-1")
+		p := try(who, "alice-pass-phrase")
 		if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" || !strings.Contains(p.Body, "Too many failed sign-in attempts") {
 			t.Fatalf("%s after 3 failures: HTTP %d Retry-After %q", who, p.Status, p.Header.Get("Retry-After"))
 		}
@@ -193,7 +192,7 @@ func TestLoginRateLimits(t *testing.T) {
 	}
 	clock.Advance(16 * time.Minute)
 	page = b.Get(t, f.authorizeURL(baseParams(clientID))) // the old page expired (10 minutes)
-	if p := try("alice", "pw-alice-1"); p.Location == nil || p.Location.Query().Get("code") == "" {
+	if p := try("alice", "alice-pass-phrase"); p.Location == nil || p.Location.Query().Get("code") == "" {
 		t.Fatalf("after the window: HTTP %d %s", p.Status, p.Body)
 	}
 	// Every refusal was audited.
@@ -207,14 +206,14 @@ func TestLoginRateLimits(t *testing.T) {
 // replaces the old session, which stops working.
 func TestSessionFixation(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	b := signintest.NewBrowser(t, f.URL)
 	u, _ := url.Parse(f.URL)
 	planted := "agss_" + strings.Repeat("x", 43)
 	b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "agentguard_session", Value: planted, Path: "/"}})
 
-	signIn(t, b, f.authorizeURL(baseParams(clientID)), "alice", "pw-alice-1")
+	signIn(t, b, f.authorizeURL(baseParams(clientID)), "alice", "alice-pass-phrase")
 	first := b.Cookie(f.URL, "agentguard_session")
 	if first == "" || first == planted {
 		t.Fatalf("session cookie %q after sign-in: the planted id was kept", first)
@@ -225,7 +224,7 @@ func TestSessionFixation(t *testing.T) {
 	}
 	q := baseParams(clientID)
 	q.Set("prompt", "login")
-	signIn(t, b, f.authorizeURL(q), "alice", "pw-alice-1")
+	signIn(t, b, f.authorizeURL(q), "alice", "alice-pass-phrase")
 	second := b.Cookie(f.URL, "agentguard_session")
 	if second == first {
 		t.Fatal("re-authentication kept the session id")
@@ -243,20 +242,19 @@ func TestSessionFixation(t *testing.T) {
 func TestSessionCookieAttributes(t *testing.T) {
 	for _, https := range []bool{false, true} {
 		t.Run("https="+strconv.FormatBool(https), func(t *testing.T) {
-			f := &fixture{dir: &testDirectory{}, policy: &testPolicy{}}
-			opts := servertest.Options{Users: f.dir, Authenticator: f.dir, Policy: f.policy}
+			opts := servertest.Options{}
 			if https {
 				opts.Configure = func(c *config.Config) { c.Issuer = "https://agentguard.example.com" }
 			}
-			f.Server = servertest.Start(t, opts)
-			f.dir.add("alice", "pw-alice-1")
+			f := startWith(t, opts)
+			f.addUser(t, "alice", "alice-pass-phrase")
 			clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 			b := signintest.NewBrowser(t, f.URL)
 			page := b.Get(t, f.authorizeURL(baseParams(clientID)))
 			// Post by hand: the test talks http, so a cookie jar would drop Secure cookies.
 			form := page.Forms(t)[0].Fields
 			form.Set("username", "alice")
-			form.Set("password", "pw-alice-1")
+			form.Set("password", "alice-pass-phrase")
 			req, _ := http.NewRequest("POST", f.URL+"/login", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			for _, c := range b.Client.Jar.Cookies(page.URL) {

@@ -24,7 +24,7 @@ func (f *fixture) signedIn(t *testing.T, clientID string) signedIn {
 	t.Helper()
 	b := signintest.NewBrowser(t, f.URL)
 	fl := newFlow(clientID, nil)
-	status, tok := f.redeem(t, clientID, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+	status, tok := f.redeem(t, clientID, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 	if status != 200 {
 		t.Fatalf("HTTP %d %v", status, tok)
 	}
@@ -44,7 +44,7 @@ func logoutURL(f *fixture, q url.Values) string { return f.URL + "/oauth2/logout
 // client it cannot prove, is an error page: no redirect, and the session stays.
 func TestLogoutRefusesUntrustedRedirects(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	app, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, []string{appBye})
 	other, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, []string{"https://other.example/bye"})
 	s := f.signedIn(t, app)
@@ -80,7 +80,7 @@ func TestLogoutRefusesUntrustedRedirects(t *testing.T) {
 // nothing; the confirmed logout redirects with state and ends the refresh tokens.
 func TestLogoutConfirmation(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	alice := f.dir.add("alice", "pw-alice-1")
+	alice := f.addUser(t, "alice", "alice-pass-phrase")
 	app, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, []string{appBye})
 	s := f.signedIn(t, app)
 	q := url.Values{"client_id": {app}, "post_logout_redirect_uri": {appBye}, "state": {"bye-1"}}
@@ -125,7 +125,7 @@ func TestLogoutConfirmation(t *testing.T) {
 // An ID token of an earlier session is no proof for the current one: confirm first.
 func TestLogoutHintOfAnotherSessionAsksToConfirm(t *testing.T) {
 	f := start(t, sqlstore.SQLite)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	app, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, []string{appBye})
 	old := f.signedIn(t, app)
 	current := f.signedIn(t, app) // another browser, another session

@@ -125,7 +125,7 @@ func TestOIDCClientLibrarySignInRefreshLogout(t *testing.T) {
 func testOIDCFlow(t *testing.T, d sqlstore.Dialect, typ string) {
 	ctx := context.Background()
 	f := start(t, d)
-	alice := f.dir.add("alice", "correct horse battery staple", "hr")
+	alice := f.addUser(t, "alice", "correct horse battery staple", "hr")
 	relying := newRP(t)
 	clientID, secret := signintest.Client(t, f.Server, typ, []string{relying.srv.URL + "/callback"}, []string{relying.srv.URL + "/bye"})
 	provider := relying.configure(ctx, f.URL, clientID, secret)

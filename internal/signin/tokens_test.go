@@ -94,7 +94,7 @@ func TestAuthorizationCodeRefusals(t *testing.T) {
 
 func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 	f := start(t, d)
-	f.dir.add("alice", "pw-alice-1")
+	f.addUser(t, "alice", "alice-pass-phrase")
 	spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	other, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	web, webSecret := signintest.Client(t, f.Server, "web", []string{appCallback}, nil)
@@ -123,7 +123,7 @@ func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 				owner = web
 			}
 			fl := newFlow(owner, nil)
-			code := f.code(t, b, fl, "alice", "pw-alice-1")
+			code := f.code(t, b, fl, "alice", "alice-pass-phrase")
 			verifier := fl.verifier
 			if tt.verifier != nil {
 				verifier = tt.verifier(fl)
@@ -137,7 +137,7 @@ func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 
 	t.Run("expired", func(t *testing.T) {
 		fl := newFlow(spa, nil)
-		code := f.code(t, b, fl, "alice", "pw-alice-1")
+		code := f.code(t, b, fl, "alice", "alice-pass-phrase")
 		f.Clock.Advance(61 * time.Second)
 		status, out := f.redeem(t, spa, "", code, nil, fl.verifier)
 		if status != http.StatusBadRequest || errCode(out) != "invalid_grant" || !strings.Contains(out["error_description"].(string), "expired") {
@@ -147,7 +147,7 @@ func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 
 	t.Run("replay revokes the tokens", func(t *testing.T) {
 		fl := newFlow(spa, nil)
-		code := f.code(t, b, fl, "alice", "pw-alice-1")
+		code := f.code(t, b, fl, "alice", "alice-pass-phrase")
 		status, first := f.redeem(t, spa, "", code, nil, fl.verifier)
 		if status != 200 {
 			t.Fatalf("first redemption: HTTP %d %v", status, first)
@@ -170,7 +170,7 @@ func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 
 	t.Run("a failed attempt does not spend the code", func(t *testing.T) {
 		fl := newFlow(web, nil)
-		code := f.code(t, b, fl, "alice", "pw-alice-1")
+		code := f.code(t, b, fl, "alice", "alice-pass-phrase")
 		if status, _ := f.redeem(t, web, "wrong-secret", code, nil, fl.verifier); status != http.StatusUnauthorized {
 			t.Fatalf("wrong client secret: HTTP %d, want 401", status)
 		}
@@ -187,12 +187,12 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 	for _, d := range storetest.Backends() {
 		t.Run(string(d), func(t *testing.T) {
 			f := start(t, d)
-			alice := f.dir.add("alice", "pw-alice-1")
+			alice := f.addUser(t, "alice", "alice-pass-phrase")
 			spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 			other, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 			b := signintest.NewBrowser(t, f.URL)
 			fl := newFlow(spa, nil)
-			_, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+			_, tok := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 			rt1 := tok["refresh_token"].(string)
 
 			status, r2 := f.refresh(t, spa, "", rt1)
@@ -223,7 +223,7 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 
 			// A refresh token in another client's hands.
 			fl = newFlow(spa, nil)
-			_, tok = f.redeem(t, spa, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+			_, tok = f.redeem(t, spa, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 			stolen := tok["refresh_token"].(string)
 			if status, out := f.refresh(t, other, "", stolen); status != 400 || errCode(out) != "invalid_grant" {
 				t.Fatalf("refresh by another client: HTTP %d %v", status, out)
@@ -239,13 +239,12 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 // granted; a deactivated user's refresh tokens stop working at once.
 func TestRefreshEndsWithSessionAndUser(t *testing.T) {
 	clock := servertest.NewClock(time.Now())
-	f := &fixture{dir: &testDirectory{}, policy: &testPolicy{}}
-	f.Server = servertest.Start(t, servertest.Options{Clock: clock, Users: f.dir, Authenticator: f.dir, Policy: f.policy})
-	alice := f.dir.add("alice", "pw-alice-1")
+	f := startWith(t, servertest.Options{Clock: clock})
+	alice := f.addUser(t, "alice", "alice-pass-phrase")
 	spa, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
 	b := signintest.NewBrowser(t, f.URL)
 	fl := newFlow(spa, nil)
-	_, bound := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "pw-alice-1"), nil, fl.verifier)
+	_, bound := f.redeem(t, spa, "", f.code(t, b, fl, "alice", "alice-pass-phrase"), nil, fl.verifier)
 	fl = newFlow(spa, url.Values{"scope": {"openid offline_access"}})
 	_, offline := f.redeem(t, spa, "", f.code(t, b, fl, "", ""), nil, fl.verifier)
 	if offline["scope"] != "offline_access openid" {
@@ -260,7 +259,7 @@ func TestRefreshEndsWithSessionAndUser(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("offline refresh after the session ended: HTTP %d %v", status, out)
 	}
-	f.dir.setActive(alice.ID, false)
+	f.setActive(t, alice.ID, false)
 	if status, out := f.refresh(t, spa, "", out["refresh_token"].(string)); status != 400 || errCode(out) != "invalid_grant" {
 		t.Fatalf("refresh of a deactivated user: HTTP %d %v", status, out)
 	}

@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/agentguard/agentguard/internal/config"
-	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/server"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/store/storetest"
-	"github.com/agentguard/agentguard/internal/user"
 )
 
 // AdminToken is the bootstrap admin token every test server accepts.
@@ -62,11 +60,6 @@ type Options struct {
 	DataDir     string           // share a data dir (the KMS keyring) with another
 	Clock       *Clock
 	Configure   func(*config.Config)
-	// Users, Authenticator and Policy stand in for the directory and the inbound
-	// policy engine (see server.Options).
-	Users         user.Getter
-	Authenticator user.Authenticator
-	Policy        policy.Decider
 }
 
 // Start runs a server until the test ends.
@@ -93,8 +86,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Now: opts.Clock.Now,
-		Users: opts.Users, Authenticator: opts.Authenticator, Policy: opts.Policy})
+	srv, err := server.New(context.Background(), cfg, server.Options{Now: opts.Clock.Now})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
