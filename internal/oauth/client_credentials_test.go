@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/agentguard/agentguard/internal/oauth"
 	"github.com/agentguard/agentguard/internal/server/servertest"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/store/storetest"
@@ -251,16 +252,29 @@ func TestDiscoveryListsOnlyRealCapabilities(t *testing.T) {
 				c.form.Set("client_secret", sec)
 			case "private_key_jwt":
 				c.form = assertionForm(key.assertion(t, id, s.Config.Issuer, s.Clock.Now(), nil), nil)
+			case "none":
+				// A public client names itself: authentication passes, the made-up
+				// refresh token does not.
+				var cl struct{ ID string }
+				s.Do(t, "POST", "/api/v1/clients", map[string]any{"name": "spa", "type": "spa", "redirect_uris": []string{"https://spa.example/cb"}}, &cl)
+				r := send(t, s, call{form: url.Values{"grant_type": {"refresh_token"}, "client_id": {cl.ID}, "refresh_token": {"agrt_made-up"}}})
+				if e := r.err(t); e.Code != "invalid_grant" {
+					t.Errorf("public client (none): %s %s, want invalid_grant past authentication", e.Code, e.Description)
+				}
+				continue
 			default:
 				t.Errorf("advertised auth method %q is not tested here", m)
 				continue
 			}
 			mustToken(t, s, c)
 		}
-		for _, k := range []string{"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
-			if !slices.Equal(list(k), methods) {
-				t.Errorf("%s = %v, want %v", k, list(k), methods)
-			}
+		// Public clients may revoke their own tokens but not introspect.
+		if got := list("revocation_endpoint_auth_methods_supported"); !slices.Equal(got, methods) {
+			t.Errorf("revocation_endpoint_auth_methods_supported = %v, want %v", got, methods)
+		}
+		authenticated := slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m == "none" })
+		if got := list("introspection_endpoint_auth_methods_supported"); !slices.Equal(got, authenticated) {
+			t.Errorf("introspection_endpoint_auth_methods_supported = %v, want %v", got, authenticated)
 		}
 	})
 
@@ -306,10 +320,13 @@ func TestDiscoveryListsOnlyRealCapabilities(t *testing.T) {
 		}
 	})
 
-	t.Run("scopes are defined by the built-in resource server", func(t *testing.T) {
+	t.Run("scopes are defined by the built-in resource server or are users'", func(t *testing.T) {
 		for _, sc := range list("scopes_supported") {
-			if sc == "agentguard:admin" {
+			switch {
+			case sc == "agentguard:admin":
 				continue // granted only by an admin, so asking for it is invalid_scope
+			case slices.Contains(oauth.UserScopes, sc):
+				continue // what a client asks for a user at /oauth2/authorize (internal/signin tests)
 			}
 			secretToken(t, s, id, sec, url.Values{"scope": {sc}})
 		}

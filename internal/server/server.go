@@ -183,8 +183,7 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
-		Agent:  func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
-		Client: s.inboundClientExists,
+		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
 	}).Register(mux, auth.Require)
 	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
@@ -215,18 +214,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// inboundClientExists checks the client an inbound rule names: a client (cli_…),
-// or an agent, through which a user's delegated token reaches another agent
-// (chained delegation).
-func (s *Server) inboundClientExists(ctx context.Context, id string) error {
-	if client.IsClientID(id) {
-		_, err := s.Store.GetClient(ctx, id)
-		return err
-	}
-	_, err := s.Store.GetAgent(ctx, id)
-	return err
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
