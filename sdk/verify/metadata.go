@@ -76,9 +76,10 @@ func (m ResourceMetadata) Handler() (http.Handler, error) {
 	}), nil
 }
 
-// Register serves the metadata on mux at the path MetadataURL gives (and, for a
-// resource with a path, also at the bare well-known path, which some clients try
-// first). It returns the metadata URL, for Config.ResourceMetadataURL.
+// Register serves the metadata on mux at the path MetadataURL gives, and returns
+// that URL, for Config.ResourceMetadataURL. (Not also at the bare well-known path
+// for a resource with a path: a client fetching that expects the metadata of the
+// host's root resource, RFC 9728 §3.3.)
 func (m ResourceMetadata) Register(mux *http.ServeMux) (string, error) {
 	h, err := m.Handler()
 	if err != nil {
@@ -87,8 +88,5 @@ func (m ResourceMetadata) Register(mux *http.ServeMux) (string, error) {
 	mu, _ := MetadataURL(m.Resource)
 	u, _ := url.Parse(mu)
 	mux.Handle(u.EscapedPath(), h)
-	if u.EscapedPath() != MetadataPath {
-		mux.Handle(MetadataPath, h)
-	}
 	return mu, nil
 }

@@ -40,7 +40,10 @@ func TestResourceMetadataServed(t *testing.T) {
 	if err != nil || u != srv.URL+"/.well-known/oauth-protected-resource/mcp" {
 		t.Fatalf("Register = %q, %v", u, err)
 	}
-	for _, path := range []string{u, srv.URL + MetadataPath} {
+	if resp, _ := http.Get(srv.URL + MetadataPath); resp.StatusCode != 404 {
+		t.Fatalf("the metadata of %s is served for the root resource too", m.Resource)
+	}
+	for _, path := range []string{u} {
 		resp, err := http.Get(path)
 		if err != nil {
 			t.Fatal(err)
