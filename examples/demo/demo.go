@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -212,7 +213,57 @@ func (d *Demo) Script(ctx context.Context, out io.Writer) ([]string, error) {
 		fmt.Fprintf(out, "The agent answers: %s\n", a)
 		answers = append(answers, a)
 	}
-	return answers, nil
+	return answers, d.printAudit(ctx, out)
+}
+
+// AuditEvent is one event of agentguard's audit log, as the API lists it.
+type AuditEvent struct {
+	Category     string `json:"category"`
+	Action       string `json:"action"`
+	Decision     string `json:"decision"`
+	Reason       string `json:"reason"`
+	AgentID      string `json:"agent_id"`
+	User         string `json:"user"`
+	ClientID     string `json:"client_id"`
+	ResourceType string `json:"resource_type"`
+	Resource     string `json:"resource"`
+}
+
+// Audit returns the audit events of the walkthrough (not the provisioning's admin
+// events), oldest first.
+func (d *Demo) Audit(ctx context.Context) ([]AuditEvent, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.Issuer+"/api/v1/audit/events?limit=500", nil)
+	req.Header.Set("Authorization", "Bearer "+d.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var page struct{ Items []AuditEvent }
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("audit search: HTTP %d", resp.StatusCode)
+	}
+	var out []AuditEvent
+	for i := len(page.Items) - 1; i >= 0; i-- {
+		if page.Items[i].Category != "admin" {
+			out = append(out, page.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// printAudit shows what agentguard recorded for each hop.
+func (d *Demo) printAudit(ctx context.Context, out io.Writer) error {
+	events, err := d.Audit(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nagentguard's audit log for the walkthrough (GET /api/v1/audit/events, oldest first):\n")
+	for _, e := range events {
+		fmt.Fprintf(out, "  %-10s %-16s %-5s on %s %s\n      user=%s agent=%s client=%s: %s\n",
+			e.Category, e.Action, e.Decision, e.ResourceType, e.Resource, orDefault(e.User, "-"), orDefault(e.AgentID, "-"), orDefault(e.ClientID, "-"), e.Reason)
+	}
+	return nil
 }
 
 // summary prints where everything is.

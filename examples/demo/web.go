@@ -104,8 +104,10 @@ func (a *webApp) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown or expired sign-in (state); start again at /login", http.StatusBadRequest)
 		return
 	}
+	// The code already names its target (resource was in the authorization
+	// request), so the token request does not repeat it.
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {a.base + "/callback"},
-		"code_verifier": {p.verifier}, "resource": {a.audience}}
+		"code_verifier": {p.verifier}}
 	req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, a.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(a.clientID), url.QueryEscape(a.clientSecret))
