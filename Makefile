@@ -3,10 +3,18 @@ GO ?= go
 PKGS := ./...
 export AGENTGUARD_TEST_DATABASE_URL ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 
-.PHONY: run build test test-short bench fmt vet
+.PHONY: run build test test-short bench fmt vet demo
 
 run:
 	$(GO) run ./cmd/agentguard serve
+
+# demo: the walkthrough on this machine (agentguard, a fake LLM, a weather MCP
+# server, an enterprise service, the demo agent and a web app to chat in); see
+# docs/sdk.md. DEMO_FLAGS="-once" exits after the scripted part, "-mode machine"
+# has the agent act as itself.
+DEMO_FLAGS ?=
+demo:
+	$(GO) run ./examples/demo $(DEMO_FLAGS)
 
 build:
 	$(GO) build -o bin/agentguard ./cmd/agentguard
