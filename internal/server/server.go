@@ -200,8 +200,7 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 		Auth: agentAuth, Tokens: s.Tokens, Envelope: s.Envelope, Audit: s.Audit,
 		MaxBody: s.Config.GatewayMaxBody, Timeout: s.Config.GatewayTimeout, AllowInsecure: s.Config.AllowInsecureUpstreams,
 	}).Register(mux)
-	// Client nodes come from inbound rules (internal/policy); wired when those exist.
-	(&topology.Handler{Store: s.Store}).Register(mux, auth.Require)
+	(&topology.Handler{Store: s.Store, Clients: topology.InboundClients(s.Store)}).Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttpHandler(s.Registry))

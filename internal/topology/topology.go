@@ -14,6 +14,7 @@ import (
 	"github.com/agentguard/agentguard/internal/api"
 	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/grant"
+	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/store"
 )
@@ -75,6 +76,31 @@ type ClientNode struct {
 // ClientSource lists the clients of an agent's inbound rules. The inbound rules
 // live in another package; nil means none are shown.
 type ClientSource func(ctx context.Context, agentID string) ([]ClientNode, error)
+
+// RuleLister lists an agent's inbound rules.
+type RuleLister interface {
+	ListInboundRules(ctx context.Context, agentID string) ([]policy.Rule, error)
+}
+
+// InboundClients is a ClientSource: the distinct clients the agent's inbound rules
+// name, labelled with their client id, and each with the number of rules as detail.
+func InboundClients(rules RuleLister) ClientSource {
+	return func(ctx context.Context, agentID string) ([]ClientNode, error) {
+		rs, err := rules.ListInboundRules(ctx, agentID)
+		if err != nil {
+			return nil, err
+		}
+		var out []ClientNode
+		seen := map[string]bool{}
+		for _, r := range rs {
+			if !seen[r.ClientID] {
+				seen[r.ClientID] = true
+				out = append(out, ClientNode{ID: r.ClientID, Label: r.ClientID})
+			}
+		}
+		return out, nil
+	}
+}
 
 // Store is what the graph is read from.
 type Store interface {

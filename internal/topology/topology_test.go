@@ -71,10 +71,22 @@ func TestTopology(t *testing.T) {
 		t.Fatalf("token from the broken provider: HTTP %d", code)
 	}
 
+	// Users reach the agent through the client of its inbound rules (two rules, one client).
+	do("POST", "/api/v1/groups", map[string]any{"name": "hr"}, 201)
+	for range 2 {
+		do("POST", "/api/v1/agents/"+id+"/inbound", map[string]any{"client_id": "cli_portal", "groups": []string{"hr"}}, 201)
+	}
+
 	var g topology.Graph
 	do("GET", "/api/v1/agents/"+id+"/topology", nil, 200)
 	s.Do(t, "GET", "/api/v1/agents/"+id+"/topology", nil, &g)
-	if len(g.Nodes) != 4 || len(g.Edges) != 3 {
+	if c, ok := find(g, "client:cli_portal"); !ok || c.Type != "client" {
+		t.Fatalf("client node %+v in %+v", c, g.Nodes)
+	}
+	if e, _ := edgeTo(g, "agent:"+id); e.From != "client:cli_portal" || e.Kind != "inbound" || e.Status != "ok" {
+		t.Fatalf("client edge %+v", e)
+	}
+	if len(g.Nodes) != 5 || len(g.Edges) != 4 {
 		t.Fatalf("graph %+v", g)
 	}
 	self, ok := find(g, "agent:"+id)
