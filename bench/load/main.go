@@ -1,6 +1,8 @@
 // Command load drives an agentguard server over loopback and reports throughput,
 // latency percentiles, errors and the server's memory, for the token endpoint
-// (client_credentials with client_secret_basic), introspection and the JWKS.
+// (client_credentials with client_secret_basic), introspection, the JWKS, the
+// Credential API (an API key, a cached OAuth provider token) and the egress gateway
+// (proxy) beside the same call made directly to the third party (direct).
 //
 // By default it builds nothing and starts the real binary (`agentguard serve`, path
 // from --binary) in a temporary data dir, as a child process, so what is measured is
@@ -74,7 +76,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time per scenario before measuring")
 	flag.IntVar(&o.conns, "c", 64, "concurrent connections (keep-alive)")
-	flag.StringVar(&o.scenarios, "scenarios", "tokens,introspect,jwks", "comma-separated: tokens, introspect, jwks")
+	flag.StringVar(&o.scenarios, "scenarios", "tokens,introspect,jwks,apikey,oauthtoken,direct,proxy", "comma-separated: tokens, introspect, jwks, apikey, oauthtoken, direct, proxy")
 	flag.StringVar(&o.signingAlg, "signing-alg", "ES256", "signing algorithm of the started server")
 	flag.StringVar(&o.format, "format", "text", "output: text or markdown (a table row per scenario)")
 	flag.StringVar(&o.label, "label", "", "name of this run in the output (default sqlite or postgres)")
@@ -148,6 +150,15 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("register the bench agent: %w", err)
 	}
+	for _, name := range strings.Split(o.scenarios, ",") {
+		if isCredentialScenario(strings.TrimSpace(name)) {
+			if err := setupCredentials(client, o.url, o.adminToken, fx); err != nil {
+				return fmt.Errorf("register the bench credentials: %w", err)
+			}
+			defer fx.upstreams.close()
+			break
+		}
+	}
 
 	var results []result
 	for _, name := range strings.Split(o.scenarios, ",") {
@@ -181,6 +192,9 @@ func run(o options) error {
 			fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %s | %s | %s |\n", r.name, r.rate(), ms(r.p(50)), ms(r.p(90)), ms(r.p(99)), ms(r.p(100)), r.errors, rss(r),
 				us(r.cpu.server, r.ok), us(r.cpu.load, r.ok))
 		}
+	}
+	if fx.upstreams != nil {
+		fmt.Printf("\nthe OAuth provider's token endpoint was called %d time(s) in all (the oauthtoken and proxy scenarios hand out cached tokens)\n", fx.upstreams.tokenCalls.Load())
 	}
 	for _, r := range results {
 		if r.ok == 0 {
@@ -380,6 +394,8 @@ func randHex(n int) string {
 // fixture is what setup registered.
 type fixture struct {
 	audience, clientID, clientSecret, token string
+	credToken                               string // the agent's Credential API token
+	upstreams                               *upstreams
 }
 
 const benchAudience = "https://bench.agentguard.test/api"
@@ -482,7 +498,10 @@ func (fx *fixture) scenario(name, base string) (scenario, error) {
 		u := base + "/oauth2/jwks"
 		return scenario{name, func() *http.Request { req, _ := http.NewRequest("GET", u, nil); return req }}, nil
 	}
-	return scenario{}, fmt.Errorf("unknown scenario %q (use tokens, introspect or jwks)", name)
+	if sc, ok := fx.credentialScenario(name, base); ok {
+		return sc, nil
+	}
+	return scenario{}, fmt.Errorf("unknown scenario %q (use tokens, introspect, jwks, apikey, oauthtoken, direct or proxy)", name)
 }
 
 func basicAuth(id, secret string) string {

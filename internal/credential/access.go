@@ -35,7 +35,8 @@ type Authorizer struct {
 
 // Authenticate checks the request's bearer token. The error is an *api.Error
 // (401 with the RFC 6750 challenge, or 403 insufficient_scope); the Caller holds
-// what is known about the caller even then, for the audit event.
+// what is known about the caller even then, for the audit event. That the agent
+// exists and is active is checked by Access, in the same query as its rule.
 func (a *Authorizer) Authenticate(r *http.Request) (Caller, *api.Error) {
 	var c Caller
 	h := r.Header.Get("Authorization")
@@ -71,29 +72,40 @@ func (a *Authorizer) Authenticate(r *http.Request) (Caller, *api.Error) {
 		e.Header = http.Header{"Www-Authenticate": {`Bearer error="insufficient_scope", scope="` + grant.ScopeCredentials + `"`}}
 		return c, e
 	}
-	ag, err := a.Agents.GetAgent(r.Context(), c.AgentID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !ag.Active()) {
-		return c, api.Unauthorized("the access token's agent is disabled or gone")
-	}
-	if err != nil {
-		return c, api.Problem(http.StatusServiceUnavailable, "the agent could not be read; try again")
-	}
 	return c, nil
 }
 
 // Access returns what the caller's outbound rule allows for identifier. A
 // malformed identifier, an unknown one and one outside the rule are all
-// ErrNotAllowed, answered alike (see Denied).
+// ErrNotAllowed, answered alike (see Denied); a disabled or deleted agent is a 401
+// *api.Error.
 func (a *Authorizer) Access(ctx context.Context, c Caller, identifier string) (Access, error) {
-	if !ValidIdentifier(identifier) {
-		return Access{}, fmt.Errorf("%w: %q is not a valid identifier", ErrNotAllowed, clip(identifier))
+	var acc Access
+	err := store.ErrNotFound
+	why := fmt.Sprintf("no node names %q", identifier)
+	if ValidIdentifier(identifier) {
+		acc, err = a.Store.OutboundAccess(ctx, c.AgentID, identifier)
+	} else {
+		why = fmt.Sprintf("%q is not a valid identifier", clip(identifier))
 	}
-	acc, err := a.Store.OutboundAccess(ctx, c.AgentID, identifier)
-	if errors.Is(err, store.ErrNotFound) {
-		return acc, fmt.Errorf("%w: no node names %q", ErrNotAllowed, identifier)
+	switch {
+	case err == nil && !acc.AgentActive:
+		return acc, errAgentGone
+	case errors.Is(err, store.ErrNotFound):
+		// No node: the agent may be gone or disabled too, which is a 401.
+		ag, err := a.Agents.GetAgent(ctx, c.AgentID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !ag.Active()) {
+			return acc, errAgentGone
+		} else if err != nil {
+			return acc, err
+		}
+		return acc, fmt.Errorf("%w: %s", ErrNotAllowed, why)
 	}
 	return acc, err
 }
+
+// errAgentGone answers a token whose agent is disabled or deleted.
+var errAgentGone = api.Unauthorized("the access token's agent is disabled or gone")
 
 // ErrNotAllowed: the outbound rule does not name the identifier (or it does not exist).
 var ErrNotAllowed = errors.New("the agent's outbound rule does not allow it")

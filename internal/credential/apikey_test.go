@@ -243,8 +243,14 @@ func TestCredentialAPIAuthentication(t *testing.T) {
 
 	// A disabled agent's token stops working at once; enabled again, it works.
 	admin(t, s, 200, "PATCH", "/api/v1/agents/"+agentID, map[string]any{"status": "disabled"}, nil)
-	if r, _ := getKey(t, s, tok, "k"); r.code != 401 {
-		t.Fatalf("disabled agent: HTTP %d, want 401", r.code)
+	// 401 whatever the identifier, and on the gateway too.
+	for _, id := range []string{"k", "not-in-rule", "bad id"} {
+		if r, _ := getKey(t, s, tok, url.PathEscape(id)); r.code != 401 {
+			t.Fatalf("disabled agent, %q: HTTP %d, want 401", id, r.code)
+		}
+	}
+	if r := call(t, s, "GET", "/gateway/k/x", tok, "", nil); r.code != 401 {
+		t.Fatalf("disabled agent on the gateway: HTTP %d, want 401", r.code)
 	}
 	admin(t, s, 200, "PATCH", "/api/v1/agents/"+agentID, map[string]any{"status": "active"}, nil)
 	// An expired token.

@@ -126,9 +126,10 @@ type Node struct {
 // Access is what an agent's rule allows for one identifier: the node and its
 // credential, read in one query. Exactly one of APIKey / Provider is set.
 type Access struct {
-	Node     Node
-	APIKey   *KeyVersion // the current version, sealed
-	Provider *OAuthProvider
+	Node        Node
+	AgentActive bool        // the node's agent is active (read in the same query)
+	APIKey      *KeyVersion // the current version, sealed
+	Provider    *OAuthProvider
 }
 
 // CachedToken is an upstream access token as stored: sealed, with its expiry.

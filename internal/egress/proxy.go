@@ -110,6 +110,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, ev, err.Error(), credential.Denied(c, "outbound node"))
 		return
 	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		p.refuse(w, r, ev, ae.Detail, ae)
+		return
+	}
 	if err != nil {
 		p.refuse(w, r, ev, "internal error", err)
 		return

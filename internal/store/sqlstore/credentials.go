@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/store"
 )
@@ -403,8 +404,9 @@ func (s *Store) DeleteOutboundNode(ctx context.Context, agentID, identifier stri
 
 // accessSelect reads a node with everything needed to use its credential, in one
 // query: the current API key version, or the OAuth provider.
-const accessSelect = `SELECT ` + nodeColumns + `, c.version, v.value_sealed, v.created_at,
+const accessSelect = `SELECT ` + nodeColumns + `, a.status, c.version, v.value_sealed, v.created_at,
 		p.client_id, p.client_secret_sealed, p.token_endpoint, p.default_scopes, p.auth_method, p.token_params, p.last_error, p.last_error_at` + nodeFrom + `
+	JOIN agents a ON a.id = n.agent_id
 	LEFT JOIN api_key_versions v ON c.type = 'api_key' AND v.credential_id = c.id AND v.version = c.version
 	LEFT JOIN oauth_providers p ON p.credential_id = c.id
 	WHERE n.agent_id = $1 AND c.identifier = $2`
@@ -412,17 +414,18 @@ const accessSelect = `SELECT ` + nodeColumns + `, c.version, v.value_sealed, v.c
 func (s *Store) OutboundAccess(ctx context.Context, agentID, identifier string) (credential.Access, error) {
 	var (
 		a                                                credential.Access
+		agentStatus                                      string
 		version                                          int64
 		valueSealed, secretSealed                        []byte
 		valueCreated, errAt                              sql.NullInt64
 		clientID, endpoint, scopes, method, params, lerr sql.NullString
 	)
-	n, err := scanNode(s.read.QueryRowContext(ctx, accessSelect, agentID, identifier), &version, &valueSealed, &valueCreated,
+	n, err := scanNode(s.read.QueryRowContext(ctx, accessSelect, agentID, identifier), &agentStatus, &version, &valueSealed, &valueCreated,
 		&clientID, &secretSealed, &endpoint, &scopes, &method, &params, &lerr, &errAt)
 	if err != nil {
 		return a, err
 	}
-	a.Node = n
+	a.Node, a.AgentActive = n, agentStatus == agent.StatusActive
 	switch n.CredentialType {
 	case credential.TypeAPIKey:
 		if valueSealed == nil {

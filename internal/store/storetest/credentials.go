@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
@@ -328,7 +329,7 @@ func testOutboundAccess(t *testing.T, s *sqlstore.Store) {
 	}
 	a, err := s.OutboundAccess(ctx, "agt_1", "openai")
 	mustOK(t, "OutboundAccess api key", err)
-	if a.Node.ID != "obn_1" || a.Provider != nil || a.APIKey == nil || a.APIKey.Version != 1 || string(a.APIKey.Sealed) != "sealed-1-ak_1" {
+	if a.Node.ID != "obn_1" || !a.AgentActive || a.Provider != nil || a.APIKey == nil || a.APIKey.Version != 1 || string(a.APIKey.Sealed) != "sealed-1-ak_1" {
 		t.Fatalf("access %+v %+v", a, a.APIKey)
 	}
 	// After a rotation, the new current version.
@@ -353,6 +354,12 @@ func testOutboundAccess(t *testing.T, s *sqlstore.Store) {
 
 	_, err = s.OutboundAccess(ctx, "agt_2", "openai")
 	wantErr(t, "another agent's node", err, store.ErrNotFound)
+	// The agent's status comes with the node.
+	_, err = s.UpdateAgent(ctx, "agt_1", func(a *agent.Agent) error { a.Status = agent.StatusDisabled; return nil })
+	mustOK(t, "disable agent", err)
+	if a, err = s.OutboundAccess(ctx, "agt_1", "crm"); err != nil || a.AgentActive {
+		t.Fatalf("access of a disabled agent: active=%v, %v", a.AgentActive, err)
+	}
 	_, err = s.OutboundAccess(ctx, "agt_1", "nope")
 	wantErr(t, "unknown identifier", err, store.ErrNotFound)
 	mustOK(t, "delete node", s.DeleteOutboundNode(ctx, "agt_1", "openai"))
