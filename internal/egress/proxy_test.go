@@ -35,7 +35,7 @@ type upstream struct {
 	calls atomic.Int64
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
@@ -66,14 +66,14 @@ func (u *upstream) last(t *testing.T) seen {
 	return u.reqs[len(u.reqs)-1]
 }
 
-func admin(t *testing.T, s *servertest.Server, want int, method, path string, body any) {
+func admin(t testing.TB, s *servertest.Server, want int, method, path string, body any) {
 	t.Helper()
 	if code := s.Do(t, method, path, body, nil); code != want {
 		t.Fatalf("%s %s: HTTP %d, want %d", method, path, code, want)
 	}
 }
 
-func agentToken(t *testing.T, s *servertest.Server, id, sec string) string {
+func agentToken(t testing.TB, s *servertest.Server, id, sec string) string {
 	t.Helper()
 	req, _ := http.NewRequest("POST", s.URL+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -134,7 +134,7 @@ type fixture struct {
 
 // setup: an agent with an API key node "openai" whose upstream is a real local
 // server under /v1, injected as X-API-Key.
-func setup(t *testing.T, configure func(*config.Config)) *fixture {
+func setup(t testing.TB, configure func(*config.Config)) *fixture {
 	s := servertest.Start(t, servertest.Options{Configure: configure})
 	up := newUpstream(t)
 	id, sec := s.Agent(t, "gw-bot")
