@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentguard/agentguard/internal/api"
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/grant"
@@ -132,4 +134,24 @@ func clip(s string) string {
 		return s[:128] + "…"
 	}
 	return s
+}
+
+// Metrics counts Credential API and gateway decisions by action and decision.
+type Metrics struct{ decisions *prometheus.CounterVec }
+
+// NewMetrics registers agentguard_credential_requests_total with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentguard_credential_requests_total",
+		Help: "Credential API and gateway requests by action (api_key.retrieve, oauth_token.retrieve, proxy.forward) and decision (allow, deny).",
+	}, []string{"action", "decision"})}
+	reg.MustRegister(m.decisions)
+	return m
+}
+
+// Observe counts one decision; a nil Metrics counts nothing.
+func (m *Metrics) Observe(action, decision string) {
+	if m != nil {
+		m.decisions.WithLabelValues(action, decision).Inc()
+	}
 }

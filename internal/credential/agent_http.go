@@ -36,6 +36,7 @@ type tokenJSON struct {
 // refuse records the denial and answers with e.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ev audit.Event, reason string, e error) {
 	ev.Decision, ev.Reason = audit.Deny, reason
+	h.Metrics.Observe(ev.Action, ev.Decision)
 	if err := h.Audit.Record(r.Context(), ev); err != nil {
 		slog.ErrorContext(r.Context(), "recording a credential denial failed", "action", ev.Action, "err", err)
 	}
@@ -55,6 +56,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, ev audit.Event, e
 // allow records the grant; the caller answers only if it returns nil.
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, ev audit.Event, reason string) bool {
 	ev.Decision, ev.Reason = audit.Allow, reason
+	h.Metrics.Observe(ev.Action, ev.Decision)
 	if err := h.Audit.Record(r.Context(), ev); err != nil {
 		// No credential leaves without its audit event.
 		api.WriteError(w, r, fmt.Errorf("record the audit event: %w", err))

@@ -305,4 +305,15 @@ func TestEveryCallIsAuditedOnce(t *testing.T) {
 	if !slices.ContainsFunc(evs[:5], func(e auditEvent) bool { return e.Resource == "other" && e.AgentID == agentID }) {
 		t.Error("the denied identifier is not recorded with the agent")
 	}
+	// The decisions are counted for /metrics.
+	m := call(t, s, "GET", "/metrics", "", "", nil)
+	for _, want := range []string{
+		`agentguard_credential_requests_total{action="api_key.retrieve",decision="allow"} 1`,
+		`agentguard_credential_requests_total{action="api_key.retrieve",decision="deny"} 3`,
+		`agentguard_credential_requests_total{action="oauth_token.retrieve",decision="deny"} 1`,
+	} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

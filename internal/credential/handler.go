@@ -24,6 +24,7 @@ type Handler struct {
 	Tokens   *Tokens
 	Auth     *Authorizer
 	Audit    audit.Recorder
+	Metrics  *Metrics // nil: not counted
 	Now      func() time.Time
 	// AllowInsecureTokenEndpoints and AllowInsecureUpstreams let plain-http URLs
 	// of hosts other than localhost through (server flags of the same names).

@@ -37,6 +37,7 @@ type Proxy struct {
 	Tokens   *credential.Tokens
 	Envelope *kms.Envelope
 	Audit    audit.Recorder
+	Metrics  *credential.Metrics // nil: not counted
 	// Transport reaches upstreams; nil means NewTransport(Timeout).
 	Transport http.RoundTripper
 	// MaxBody bounds the forwarded request body; Timeout the whole exchange.
@@ -173,6 +174,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	p.Metrics.Observe(ev.Action, audit.Allow)
 	ev.Decision, ev.Reason = audit.Allow, fmt.Sprintf("%s %s://%s%s via outbound node %s (%s)", r.Method, target.Scheme, target.Host, target.EscapedPath(), n.ID, n.NodeType)
 	if err := p.Audit.Record(r.Context(), ev); err != nil {
 		api.WriteError(w, r, fmt.Errorf("record the audit event: %w", err))
@@ -221,6 +223,7 @@ func restOfPath(r *http.Request) string {
 
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ev audit.Event, reason string, e error) {
 	ev.Decision, ev.Reason = audit.Deny, reason
+	p.Metrics.Observe(ev.Action, ev.Decision)
 	if err := p.Audit.Record(r.Context(), ev); err != nil {
 		slog.ErrorContext(r.Context(), "recording a gateway denial failed", "err", err)
 	}

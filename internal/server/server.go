@@ -192,12 +192,13 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	(&token.KeysHandler{Keyring: s.Keyring, Audit: s.Audit}).Register(mux, auth.Require)
 	(&audit.Handler{Store: s.Store, Verifier: &audit.Verifier{Store: s.Store, Key: s.retention.Key}}).Register(mux, auth.Require)
 	agentAuth := &credential.Authorizer{Issuer: s.Issuer, Agents: s.Store, Store: s.Store}
+	credMetrics := credential.NewMetrics(s.Registry)
 	(&credential.Handler{
-		Store: s.Store, Agents: s.Store, Envelope: s.Envelope, Tokens: s.Tokens, Auth: agentAuth, Audit: s.Audit, Now: s.now,
+		Store: s.Store, Agents: s.Store, Envelope: s.Envelope, Tokens: s.Tokens, Auth: agentAuth, Audit: s.Audit, Metrics: credMetrics, Now: s.now,
 		AllowInsecureTokenEndpoints: s.Config.AllowInsecureTokenEndpoints, AllowInsecureUpstreams: s.Config.AllowInsecureUpstreams,
 	}).Register(mux, auth.Require)
 	(&egress.Proxy{
-		Auth: agentAuth, Tokens: s.Tokens, Envelope: s.Envelope, Audit: s.Audit,
+		Auth: agentAuth, Tokens: s.Tokens, Envelope: s.Envelope, Audit: s.Audit, Metrics: credMetrics,
 		MaxBody: s.Config.GatewayMaxBody, Timeout: s.Config.GatewayTimeout, AllowInsecure: s.Config.AllowInsecureUpstreams,
 	}).Register(mux)
 	(&topology.Handler{Store: s.Store, Clients: topology.InboundClients(s.Store)}).Register(mux, auth.Require)
