@@ -244,9 +244,15 @@ func rewrite(pr *httputil.ProxyRequest) {
 	h.Set(f.header, f.value)
 }
 
-// scrubResponse drops response headers that echo the credential back. Bodies are
-// passed through as they are (and never logged).
+// scrubResponse drops response headers that echo the credential back, and moves
+// the upstream's X-Request-Id to X-Upstream-Request-Id (X-Request-Id is
+// agentguard's, the id of its audit event). Bodies are passed through as they are
+// (and never logged).
 func scrubResponse(resp *http.Response) error {
+	if id := resp.Header.Values("X-Request-Id"); len(id) > 0 {
+		resp.Header.Del("X-Request-Id")
+		resp.Header["X-Upstream-Request-Id"] = id
+	}
 	f, ok := resp.Request.Context().Value(forwardKey{}).(*forward)
 	if !ok || f.secret == "" {
 		return nil

@@ -48,6 +48,7 @@ func newUpstream(t testing.TB) *upstream {
 			w.Header().Set("X-Debug-Key", r.Header.Get("X-Api-Key")+r.Header.Get("Authorization"))
 		}
 		w.Header().Set("X-Upstream", "yes")
+		w.Header().Set("X-Request-Id", "upstream-req-1")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"path":%q,"bytes":%d}`, r.URL.Path, len(b))
@@ -176,6 +177,9 @@ func TestGatewayForwardsWithTheInjectedKey(t *testing.T) {
 	}
 	if resp.Header.Get("X-Debug-Key") != "" {
 		t.Fatal("the header echoing the key was passed on")
+	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 || !strings.HasPrefix(ids[0], "req_") || resp.Header.Get("X-Upstream-Request-Id") != "upstream-req-1" {
+		t.Fatalf("X-Request-Id %q, X-Upstream-Request-Id %q", ids, resp.Header.Get("X-Upstream-Request-Id"))
 	}
 	// One audit event per forwarded request.
 	var l struct {
