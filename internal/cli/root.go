@@ -45,7 +45,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(newServeCmd())
 	root.AddCommand(newKMSCmd())
 	g := addGlobalFlags(root)
-	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g), newClientCmd(g))
+	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g), newClientCmd(g), newRegistrationCmd(g))
 	root.AddCommand(newAuditCmd(g))
 	root.AddCommand(newCredentialCmd(g), newOutboundCmd(g), newTopologyCmd(g))
 	return root

@@ -54,6 +54,9 @@ type Config struct {
 	RefreshTokenIdle     time.Duration `koanf:"refresh-token-idle"`
 	LoginAttemptsPerIP   int           `koanf:"login-attempts-per-ip"`
 	LoginFailuresPerUser int           `koanf:"login-failures-per-user"`
+	// Dynamic client registration (RFC 7591) for MCP and other clients.
+	ClientRegistration       string `koanf:"client-registration"`
+	ClientRegistrationsPerIP int    `koanf:"client-registrations-per-ip"`
 
 	// AdminToken comes only from AGENTGUARD_ADMIN_TOKEN, never a file or flag, so
 	// it does not land in shell history or config repositories.
@@ -90,6 +93,8 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("refresh-token-idle", 7*24*time.Hour, "a refresh token not used within this long expires")
 	fs.Int("login-attempts-per-ip", 20, "sign-in attempts allowed per source IP per minute on the login page (0: no limit); in memory, per replica")
 	fs.Int("login-failures-per-user", 10, "failed sign-ins allowed per username per 15 minutes (0: no limit); in memory, per replica")
+	fs.String("client-registration", "approval", "dynamic client registration (RFC 7591) at /oauth2/register, for MCP clients: approval (clients wait until an administrator approves them), open (clients are created at once), or off")
+	fs.Int("client-registrations-per-ip", 10, "dynamic client registrations allowed per source IP per hour; in memory, per replica")
 }
 
 // Load reads the configuration for the flag set fs (already parsed).
@@ -233,6 +238,10 @@ func (c *Config) validateSignin() error {
 		return fmt.Errorf("--login-attempts-per-ip %d must be from 0 (no limit) to 100000", c.LoginAttemptsPerIP)
 	case c.LoginFailuresPerUser < 0 || c.LoginFailuresPerUser > 100000:
 		return fmt.Errorf("--login-failures-per-user %d must be from 0 (no limit) to 100000", c.LoginFailuresPerUser)
+	case c.ClientRegistration != "approval" && c.ClientRegistration != "open" && c.ClientRegistration != "off":
+		return fmt.Errorf("--client-registration %q must be approval, open or off", c.ClientRegistration)
+	case c.ClientRegistrationsPerIP < 1 || c.ClientRegistrationsPerIP > 100000:
+		return fmt.Errorf("--client-registrations-per-ip %d must be from 1 to 100000", c.ClientRegistrationsPerIP)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/agentguard/agentguard/internal/registration"
 )
 
 // background runs the periodic jobs: signing key rotation, reloading keys rotated by
@@ -34,6 +36,12 @@ func (s *Server) background(ctx context.Context) {
 			}
 			if _, err := s.Store.DeleteDroppedSigningKeys(ctx, s.now()); err != nil {
 				slog.Warn("deleting dropped signing keys failed", "err", err)
+			}
+			// Registrations nobody decided on, and rejected ones, go after a while.
+			for _, status := range []string{registration.StatusPending, registration.StatusRejected} {
+				if _, err := s.Store.DeleteRegistrationsBefore(ctx, status, s.now().Add(-registration.PendingLifetime)); err != nil {
+					slog.Warn("deleting old client registrations failed", "status", status, "err", err)
+				}
 			}
 		case <-keys.C:
 			s.rotateKeysIfDue(ctx)

@@ -29,6 +29,7 @@ import (
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/oauth"
 	"github.com/agentguard/agentguard/internal/policy"
+	"github.com/agentguard/agentguard/internal/registration"
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/signin"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
@@ -60,6 +61,8 @@ type Server struct {
 	// Policy decides inbound requests (policy.Decider): who may call which agent
 	// through which client.
 	Policy *policy.Engine
+	// Registrar serves dynamic client registration (nil when it is off).
+	Registrar *registration.Registrar
 
 	now       func() time.Time
 	closers   []func() error
@@ -160,6 +163,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.OAuth.Sessions = s.Signin
 	s.OAuth.Init(s.Registry)
 	s.Signin.Init()
+	// Dynamic client registration (RFC 7591), advertised in the discovery document.
+	if cfg.ClientRegistration != registration.ModeOff {
+		s.Registrar = &registration.Registrar{Mode: cfg.ClientRegistration, Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: now,
+			PerIP: cfg.ClientRegistrationsPerIP}
+		s.Registrar.Init(s.Registry)
+		s.OAuth.Extend(func(m *oauth.Metadata) { m.RegistrationEndpoint = cfg.Issuer + "/oauth2/register" })
+	}
 
 	s.Tokens = &credential.Tokens{
 		Store: s.Store, Envelope: s.Envelope, Now: now,
@@ -180,6 +190,10 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	s.OAuth.Register(mux)
 	s.Signin.Register(mux)
 	(&client.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
+	if s.Registrar != nil {
+		s.Registrar.Register(mux)
+	}
+	(&registration.Handler{Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
