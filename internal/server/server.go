@@ -31,6 +31,7 @@ import (
 	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/registration"
 	"github.com/agentguard/agentguard/internal/resource"
+	"github.com/agentguard/agentguard/internal/scim"
 	"github.com/agentguard/agentguard/internal/signin"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
@@ -196,6 +197,8 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	(&registration.Handler{Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
+	(&scim.TokenHandler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
+	(&scim.Handler{Dir: s.Directory, Tokens: s.Store, Audit: s.Audit, Now: s.now, BaseURL: s.Config.Issuer + "/scim/v2"}).Register(mux)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
 		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
 	}).Register(mux, auth.Require)

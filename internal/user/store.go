@@ -14,6 +14,7 @@ type Filter struct {
 	Username   string // exact, case-insensitive
 	Email      string // exact, case-insensitive
 	ExternalID string // exact (with Source)
+	ID         string // exact
 }
 
 // GroupFilter narrows a list of groups.
@@ -22,6 +23,7 @@ type GroupFilter struct {
 	Source     string
 	Name       string // exact, case-insensitive
 	ExternalID string // exact (with Source)
+	ID         string // exact
 }
 
 // Member is one user in a group, with who added the membership.

@@ -57,6 +57,9 @@ func groupWhere(f user.GroupFilter) ([]string, []any) {
 	if f.ExternalID != "" {
 		add(`g.external_id = ?`, f.ExternalID)
 	}
+	if f.ID != "" {
+		add(`g.id = ?`, f.ID)
+	}
 	return where, args
 }
 

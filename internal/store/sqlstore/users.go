@@ -185,6 +185,9 @@ func userWhere(f user.Filter, args []any) ([]string, []any) {
 	if f.ExternalID != "" {
 		add(`external_id = ?`, f.ExternalID)
 	}
+	if f.ID != "" {
+		add(`id = ?`, f.ID)
+	}
 	return where, args
 }
 

@@ -7,14 +7,16 @@ import (
 
 	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/policy"
+	"github.com/agentguard/agentguard/internal/scim"
 	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
 var (
-	_ user.Store   = (*sqlstore.Store)(nil)
-	_ policy.Store = (*sqlstore.Store)(nil)
+	_ user.Store      = (*sqlstore.Store)(nil)
+	_ policy.Store    = (*sqlstore.Store)(nil)
+	_ scim.TokenStore = (*sqlstore.Store)(nil)
 )
 
 // directoryTests are the directory's conformance cases (issue 5): users, groups,
@@ -37,6 +39,7 @@ var directoryTests = []struct {
 	{"SharedEmailDoesNotOrphan", testSharedEmailNoOrphan},
 	{"ActiveOwner", testActiveOwner},
 	{"InboundRules", testInboundRules},
+	{"SCIMTokens", testSCIMTokens},
 }
 
 func newUser(id, username string) user.User {
@@ -242,6 +245,7 @@ func testListUsers(t *testing.T, s *sqlstore.Store) {
 		{"external id with source", user.Filter{Source: user.SourceSCIM, ExternalID: "e-3"}, []string{"usr_03"}},
 		{"external id of another source", user.Filter{Source: user.SourceSCIM, ExternalID: "sub-5"}, []string{}},
 		{"combined", user.Filter{Group: "hr", Active: &yes}, []string{"usr_01"}},
+		{"id", user.Filter{ID: "usr_04"}, []string{"usr_04"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -389,6 +393,8 @@ func testListGroups(t *testing.T, s *sqlstore.Store) {
 		{"name exact any case", user.GroupFilter{Name: "sales"}, []string{"grp_2"}},
 		{"source", user.GroupFilter{Source: user.SourceSCIM}, []string{"grp_2"}},
 		{"external id", user.GroupFilter{Source: user.SourceSCIM, ExternalID: "ext-2"}, []string{"grp_2"}},
+		{"id", user.GroupFilter{ID: "grp_3"}, []string{"grp_3"}},
+		{"id of another source", user.GroupFilter{ID: "grp_3", Source: user.SourceSCIM}, []string{}},
 	}
 	for _, tt := range tests {
 		got, _, err := s.ListGroups(ctx, tt.f, 50, "")
@@ -614,4 +620,28 @@ func testInboundRules(t *testing.T, s *sqlstore.Store) {
 	got, err = s.ListInboundRules(ctx, "ag_2")
 	mustOK(t, "ListInboundRules after the agent is deleted", err)
 	wantEqual(t, "rules of a deleted agent", len(got), 0)
+}
+
+func testSCIMTokens(t *testing.T, s *sqlstore.Store) {
+	exp := at(time.Hour)
+	a := scim.Token{ID: "scimtok_1", Name: "entra", Hash: "hash-1", CreatedAt: t0}
+	b := scim.Token{ID: "scimtok_2", Name: "okta", Hash: "hash-2", CreatedAt: t0, ExpiresAt: &exp}
+	mustOK(t, "CreateSCIMToken a", s.CreateSCIMToken(ctx, a))
+	mustOK(t, "CreateSCIMToken b", s.CreateSCIMToken(ctx, b))
+	wantErr(t, "CreateSCIMToken duplicate hash", s.CreateSCIMToken(ctx, scim.Token{ID: "scimtok_3", Name: "x", Hash: "hash-1", CreatedAt: t0}), store.ErrConflict)
+	got, err := s.SCIMTokenByHash(ctx, "hash-2")
+	mustOK(t, "SCIMTokenByHash", err)
+	wantEqual(t, "SCIMTokenByHash", got, b)
+	if got.Expired(at(59*time.Minute)) || !got.Expired(at(time.Hour)) {
+		t.Fatal("expiry does not follow expires_at")
+	}
+	_, err = s.SCIMTokenByHash(ctx, "nope")
+	wantErr(t, "SCIMTokenByHash unknown", err, store.ErrNotFound)
+	all, err := s.ListSCIMTokens(ctx)
+	mustOK(t, "ListSCIMTokens", err)
+	wantEqual(t, "ListSCIMTokens", all, []scim.Token{a, b})
+	mustOK(t, "DeleteSCIMToken", s.DeleteSCIMToken(ctx, a.ID))
+	wantErr(t, "DeleteSCIMToken twice", s.DeleteSCIMToken(ctx, a.ID), store.ErrNotFound)
+	_, err = s.SCIMTokenByHash(ctx, "hash-1")
+	wantErr(t, "a deleted token", err, store.ErrNotFound)
 }
