@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -41,6 +41,8 @@ type Demo struct {
 	Provisioned                                                 Provisioned
 	Hops                                                        *Hops
 	Server                                                      *server.Server
+	// AdminTokenFile holds the admin token (mode 0600), for exploring the API.
+	AdminTokenFile string
 
 	closers []func()
 }
@@ -101,6 +103,10 @@ func Start(ctx context.Context, opts Options) (_ *Demo, err error) {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	config.Flags(fs)
 	if err := fs.Parse([]string{"--addr", lns["agentguard"].Addr().String(), "--data-dir", dataDir, "--log-level", "warn"}); err != nil {
+		return nil, err
+	}
+	d.AdminTokenFile = filepath.Join(dataDir, "demo-admin-token")
+	if err := os.WriteFile(d.AdminTokenFile, []byte(d.AdminToken+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(fs, []string{"AGENTGUARD_ADMIN_TOKEN=" + d.AdminToken})
@@ -280,5 +286,5 @@ func (d *Demo) summary(out io.Writer, human bool) {
 		fmt.Fprintf(out, "  %-28s %s\n", l.name, l.url)
 	}
 	fmt.Fprintf(out, "  %-28s user %s, password %s\n", "sign in as", demoUser, demoPassword)
-	fmt.Fprintf(out, "  %-28s curl -H 'Authorization: Bearer %s…' %s/api/v1/audit/events\n", "audit log", strings.Repeat("*", 4), d.Issuer)
+	fmt.Fprintf(out, "  %-28s curl -s -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/audit/events\n", "audit log", d.AdminTokenFile, d.Issuer)
 }

@@ -13,6 +13,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -173,6 +175,12 @@ type actor struct {
 type audience []string
 
 func (a *audience) UnmarshalJSON(b []byte) error {
+	// The decoder has already checked b is valid JSON: a string without escapes is
+	// its bytes between the quotes (the common case, decoded without a second scan).
+	if len(b) >= 2 && b[0] == '"' && !bytes.ContainsRune(b, '\\') {
+		*a = audience{string(b[1 : len(b)-1])}
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -194,9 +202,11 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 type numeric float64
 
 func (n *numeric) UnmarshalJSON(b []byte) error {
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
+	// b is a valid JSON value (the decoder checked): a number parses as is; a
+	// string, object or literal does not.
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return errors.New("NumericDate is not a number")
 	}
 	if f < 0 || f > 95617584000 {
 		return errors.New("NumericDate out of range")
