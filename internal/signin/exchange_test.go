@@ -275,3 +275,34 @@ func forge(t *testing.T, real string) string {
 	}
 	return raw
 }
+
+// A delegated token for the issuer with agentguard:credentials (the exchange with no
+// target) works at the Credential API: the agent's outbound rule decides and the
+// audit event names both the agent and the user.
+func TestDelegatedTokenAtTheCredentialAPI(t *testing.T) {
+	f := start(t, "sqlite")
+	d := newDelegation(t, f)
+	if code := f.Do(t, "POST", "/api/v1/credentials/api-keys", map[string]any{"identifier": "hr-system", "name": "HR system", "value": "hr-api-key-0123456789"}, nil); code != 201 {
+		t.Fatalf("api key: HTTP %d", code)
+	}
+	if code := f.Do(t, "POST", "/api/v1/agents/"+d.agentID+"/outbound", map[string]any{"node_type": "external_service", "credential_type": "api_key", "credential": "hr-system"}, nil); code != 201 {
+		t.Fatalf("outbound: HTTP %d", code)
+	}
+	status, out := d.exchange(t, d.agentID, d.sec, d.subject, nil)
+	if status != 200 {
+		t.Fatalf("exchange: HTTP %d %v", status, out)
+	}
+	var key struct{ Value string }
+	if code := f.DoAs(t, out["access_token"].(string), "GET", "/api/v1/agent/api-keys/hr-system", nil, &key); code != 200 || key.Value != "hr-api-key-0123456789" {
+		t.Fatalf("Credential API with the delegated token: HTTP %d %+v", code, key)
+	}
+	if !hasEvent(f.events(t, "category=credential&agent_id="+d.agentID), func(e audit.Event) bool {
+		return e.User == d.userID && e.Decision == audit.Allow
+	}) {
+		t.Fatal("the credential event does not name the user")
+	}
+	// The user's own token (no act) is not the agent's.
+	if code := f.DoAs(t, d.subject, "GET", "/api/v1/agent/api-keys/hr-system", nil, nil); code != 401 {
+		t.Fatalf("the user's token at the Credential API: HTTP %d, want 401", code)
+	}
+}
