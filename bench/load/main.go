@@ -1,8 +1,9 @@
 // Command load drives an agentguard server over loopback and reports throughput,
 // latency percentiles, errors and the server's memory, for the token endpoint
-// (client_credentials with client_secret_basic), introspection, the JWKS, the
-// Credential API (an API key, a cached OAuth provider token) and the egress gateway
-// (proxy) beside the same call made directly to the third party (direct).
+// (client_credentials with client_secret_basic), token exchange (an agent acting for a
+// signed-in user, RFC 8693), introspection, the JWKS, the Credential API (an API key,
+// a cached OAuth provider token) and the egress gateway (proxy) beside the same call
+// made directly to the third party (direct).
 //
 // By default it builds nothing and starts the real binary (`agentguard serve`, path
 // from --binary) in a temporary data dir, as a child process, so what is measured is
@@ -76,7 +77,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time per scenario before measuring")
 	flag.IntVar(&o.conns, "c", 64, "concurrent connections (keep-alive)")
-	flag.StringVar(&o.scenarios, "scenarios", "tokens,introspect,jwks,apikey,oauthtoken,direct,proxy", "comma-separated: tokens, introspect, jwks, apikey, oauthtoken, direct, proxy")
+	flag.StringVar(&o.scenarios, "scenarios", "tokens,exchange,introspect,jwks,apikey,oauthtoken,direct,proxy", "comma-separated: tokens, exchange, introspect, jwks, apikey, oauthtoken, direct, proxy")
 	flag.StringVar(&o.signingAlg, "signing-alg", "ES256", "signing algorithm of the started server")
 	flag.StringVar(&o.format, "format", "text", "output: text or markdown (a table row per scenario)")
 	flag.StringVar(&o.label, "label", "", "name of this run in the output (default sqlite or postgres)")
@@ -157,6 +158,11 @@ func run(o options) error {
 			}
 			defer fx.upstreams.close()
 			break
+		}
+	}
+	if wantsExchange(o.scenarios) {
+		if fx.exchange, err = setupExchange(client, o.url, o.adminToken, fx.audience); err != nil {
+			return fmt.Errorf("register and sign in the token exchange fixture: %w", err)
 		}
 	}
 
@@ -396,6 +402,7 @@ type fixture struct {
 	audience, clientID, clientSecret, token string
 	credToken                               string // the agent's Credential API token
 	upstreams                               *upstreams
+	exchange                                *exchangeFixture
 }
 
 const benchAudience = "https://bench.agentguard.test/api"
@@ -494,6 +501,11 @@ func (fx *fixture) scenario(name, base string) (scenario, error) {
 		return scenario{name, post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "resource": {fx.audience}})}, nil
 	case "introspect":
 		return scenario{name, post("/oauth2/introspect", url.Values{"token": {fx.token}})}, nil
+	case "exchange":
+		if fx.exchange == nil {
+			return scenario{}, fmt.Errorf("the exchange scenario was not set up")
+		}
+		return fx.exchange.scenario(base, fx.audience), nil
 	case "jwks":
 		u := base + "/oauth2/jwks"
 		return scenario{name, func() *http.Request { req, _ := http.NewRequest("GET", u, nil); return req }}, nil
@@ -501,7 +513,7 @@ func (fx *fixture) scenario(name, base string) (scenario, error) {
 	if sc, ok := fx.credentialScenario(name, base); ok {
 		return sc, nil
 	}
-	return scenario{}, fmt.Errorf("unknown scenario %q (use tokens, introspect, jwks, apikey, oauthtoken, direct or proxy)", name)
+	return scenario{}, fmt.Errorf("unknown scenario %q (use tokens, exchange, introspect, jwks, apikey, oauthtoken, direct or proxy)", name)
 }
 
 func basicAuth(id, secret string) string {

@@ -110,7 +110,7 @@ func (s *Server) authorizationCode(ctx context.Context, req *tokenRequest) (*tok
 	} else if !alive {
 		return nil, invalidGrant("the sign-in session of this code has ended; sign in again")
 	}
-	agentID, e := s.admitAtToken(ctx, row.Audience, c.App.ID, u, StageAuthorizationCode)
+	agentID, e := s.admitAtToken(ctx, req, row.Audience, c.App.ID, u, StageAuthorizationCode)
 	req.agentID = agentID
 	if e != nil {
 		return nil, e

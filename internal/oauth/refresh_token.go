@@ -89,7 +89,7 @@ func (s *Server) refreshToken(ctx context.Context, req *tokenRequest) (*tokenRes
 			return nil, invalidGrant("the sign-in session of this refresh token has ended (logout or timeout); sign in again, or ask for offline_access")
 		}
 	}
-	agentID, e := s.admitAtToken(ctx, fam.Audience, c.App.ID, u, StageRefreshToken)
+	agentID, e := s.admitAtToken(ctx, req, fam.Audience, c.App.ID, u, StageRefreshToken)
 	req.agentID = agentID
 	if e != nil {
 		return nil, e

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/agentguard/agentguard/internal/audit"
 )
 
 // maxFormBytes bounds a token, introspection or revocation request body.
@@ -22,6 +24,9 @@ type tokenRequest struct {
 	client *authenticatedClient
 	// userID and agentID name the user and agent a refusal concerns, for its event.
 	userID, agentID string
+	// events are recorded with the request's own token event, in one audit commit
+	// (the inbound policy's decisions).
+	events []audit.Event
 }
 
 // parseForm reads an application/x-www-form-urlencoded body of at most maxFormBytes.

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -60,13 +61,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 				ev.AgentID = req.agentID
 			}
 		}
-		if s.record(ctx, ev) != nil {
+		var extra []audit.Event
+		if req != nil {
+			extra = req.events
+		}
+		if s.recordAll(ctx, ev, extra) != nil {
 			e = serverError()
 		}
 		writeOAuthError(w, e)
 		return
 	}
-	if s.record(ctx, resp.event) != nil {
+	if s.recordAll(ctx, resp.event, req.events) != nil {
 		s.metrics.tokens.WithLabelValues(grantType, "server_error").Inc()
 		writeOAuthError(w, serverError())
 		return
@@ -101,4 +106,25 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// recordAll records e and the extra events (the inbound policy's decisions) of one
+// request. They are recorded concurrently, so the audit log's group commit writes
+// them in one transaction instead of one commit after the other; it returns once all
+// are durable.
+func (s *Server) recordAll(ctx context.Context, e audit.Event, extra []audit.Event) error {
+	if len(extra) == 0 {
+		return s.record(ctx, e)
+	}
+	errs := make(chan error, len(extra))
+	for _, x := range extra {
+		go func() { errs <- s.record(ctx, x) }()
+	}
+	err := s.record(ctx, e)
+	for range extra {
+		if x := <-errs; err == nil {
+			err = x
+		}
+	}
+	return err
 }

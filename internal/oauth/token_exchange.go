@@ -88,37 +88,29 @@ func (s *Server) tokenExchange(ctx context.Context, req *tokenRequest) (*tokenRe
 	if e := s.callerStillExists(ctx, subj.ClientID); e != nil {
 		return nil, e
 	}
-	d, err := s.AdmitUser(ctx, a.ID, subj.ClientID, u, StageTokenExchange)
-	if err != nil {
-		return nil, serverError()
-	}
-	if !d.Allow {
-		return nil, invalidGrant("agent %s's inbound rules no longer admit user %s through %s", a.ID, u.ID, subj.ClientID)
+	if e := s.admit(ctx, req, a.ID, subj.ClientID, u, StageTokenExchange,
+		"agent "+a.ID+"'s inbound rules no longer admit user "+u.ID+" through "+subj.ClientID); e != nil {
+		return nil, e
 	}
 
 	aud, scopes, e := s.requestedTarget(req)
 	if e != nil {
 		return nil, e
 	}
-	var t target
-	next, err := s.Agents.GetAgentByAudience(ctx, aud)
-	switch {
-	case err == nil:
-		// Delegation to another agent: it defines one scope for users.
-		t, e = s.delegateToAgent(ctx, a, next, scopes, u.ID)
-		if e == nil {
-			d, err := s.AdmitUser(ctx, next.ID, a.ID, u, StageTokenExchange)
-			if err != nil {
-				return nil, serverError()
+	// A resource server, usually; else another agent (chained delegation).
+	t, e := s.authorizeFor(ctx, a.ID, aud, scopes, &u)
+	if e != nil && e.Code == "invalid_target" {
+		next, err := s.Agents.GetAgentByAudience(ctx, aud)
+		switch {
+		case err == nil:
+			t, e = s.delegateToAgent(ctx, a, next, scopes)
+			if e == nil {
+				e = s.admit(ctx, req, next.ID, a.ID, u, StageTokenExchange,
+					"agent "+next.ID+"'s inbound rules do not admit user "+u.ID+" through agent "+a.ID)
 			}
-			if !d.Allow {
-				e = invalidGrant("agent %s's inbound rules do not admit user %s through agent %s", next.ID, u.ID, a.ID)
-			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, serverError()
 		}
-	case errors.Is(err, store.ErrNotFound):
-		t, e = s.authorizeFor(ctx, a.ID, aud, scopes, &u)
-	default:
-		return nil, serverError()
 	}
 	if e != nil {
 		return nil, e
@@ -143,7 +135,7 @@ func (s *Server) tokenExchange(ctx context.Context, req *tokenRequest) (*tokenRe
 
 // delegateToAgent is the target of an exchange for another agent's audience: the
 // scope agent.access only, for an active agent other than the caller.
-func (s *Server) delegateToAgent(ctx context.Context, caller, next agent.Agent, scopes []string, userID string) (target, *Error) {
+func (s *Server) delegateToAgent(ctx context.Context, caller, next agent.Agent, scopes []string) (target, *Error) {
 	if next.ID == caller.ID {
 		return target{}, invalidTarget("agent %s cannot delegate to itself", caller.ID)
 	}

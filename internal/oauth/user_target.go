@@ -144,14 +144,27 @@ var errPolicy = errors.New("the inbound policy could not be evaluated or its dec
 // AdmitUser asks the agent's inbound rules whether u may call the agent through the
 // client clientID, and records the decision as an inbound audit event (allow or deny,
 // with the policy's reason). No policy engine means deny. An error means neither
-// decision can be trusted: the caller answers server_error.
+// decision can be trusted: the caller refuses.
 func (s *Server) AdmitUser(ctx context.Context, agentID, clientID string, u user.User, stage string) (policy.Decision, error) {
+	d, ev, err := s.decide(ctx, agentID, clientID, u, stage)
+	if err != nil {
+		return d, err
+	}
+	if s.record(ctx, ev) != nil {
+		return d, errPolicy
+	}
+	return d, nil
+}
+
+// decide is AdmitUser without recording: the token endpoint records the decision's
+// event together with the token event, in one audit commit.
+func (s *Server) decide(ctx context.Context, agentID, clientID string, u user.User, stage string) (policy.Decision, audit.Event, error) {
 	var d policy.Decision
 	var err error
 	if s.Policy == nil {
 		d = policy.Decision{Reason: "no inbound policy engine is configured"}
 	} else if d, err = s.Policy.Decide(ctx, policy.Request{AgentID: agentID, ClientID: clientID, User: u}); err != nil {
-		return d, errPolicy
+		return d, audit.Event{}, errPolicy
 	}
 	ev := audit.Event{
 		Category: audit.CategoryInbound, Action: "agent.access", Decision: audit.Deny,
@@ -161,10 +174,21 @@ func (s *Server) AdmitUser(ctx context.Context, agentID, clientID string, u user
 	if d.Allow {
 		ev.Decision = audit.Allow
 	}
-	if s.record(ctx, ev) != nil {
-		return d, errPolicy
+	return d, ev, nil
+}
+
+// admit is decide at the token endpoint: the event joins the request's events. A
+// denial is invalid_grant.
+func (s *Server) admit(ctx context.Context, req *tokenRequest, agentID, clientID string, u user.User, stage, denied string) *Error {
+	d, ev, err := s.decide(ctx, agentID, clientID, u, stage)
+	if err != nil {
+		return serverError()
 	}
-	return d, nil
+	req.events = append(req.events, ev)
+	if !d.Allow {
+		return invalidGrant("%s", denied)
+	}
+	return nil
 }
 
 // activeUser loads the user and checks they may still get tokens.
@@ -184,7 +208,7 @@ func (s *Server) activeUser(ctx context.Context, id string) (user.User, *Error) 
 // admitAtToken re-checks, when tokens are issued from a code or a refresh token,
 // that the agent is still active and its inbound rules still admit the user through
 // the client. A denial is invalid_grant.
-func (s *Server) admitAtToken(ctx context.Context, aud, clientID string, u user.User, stage string) (agentID string, e *Error) {
+func (s *Server) admitAtToken(ctx context.Context, req *tokenRequest, aud, clientID string, u user.User, stage string) (agentID string, e *Error) {
 	if aud == "" {
 		return "", nil
 	}
@@ -192,12 +216,6 @@ func (s *Server) admitAtToken(ctx context.Context, aud, clientID string, u user.
 	if e != nil {
 		return "", invalidGrant("%s", e.Description)
 	}
-	d, err := s.AdmitUser(ctx, a.ID, clientID, u, stage)
-	if err != nil {
-		return a.ID, serverError()
-	}
-	if !d.Allow {
-		return a.ID, invalidGrant("agent %s's inbound rules do not admit user %s through client %s", a.ID, u.ID, clientID)
-	}
-	return a.ID, nil
+	return a.ID, s.admit(ctx, req, a.ID, clientID, u, stage,
+		"agent "+a.ID+"'s inbound rules do not admit user "+u.ID+" through client "+clientID)
 }
