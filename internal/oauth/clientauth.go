@@ -108,15 +108,11 @@ func (s *Server) authenticateSecret(ctx context.Context, clientID, presented, me
 	if client.IsClientID(clientID) {
 		return s.authenticateClientSecret(ctx, clientID, presented, method)
 	}
-	a, err := s.Agents.GetAgent(ctx, clientID)
+	a, secrets, err := s.Agents.GetAgentWithSecrets(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		secret.Matches(presented, dummyHash)
 		return nil, invalidClient(failed)
 	}
-	if err != nil {
-		return nil, serverError()
-	}
-	secrets, err := s.Agents.ListSecrets(ctx, clientID)
 	if err != nil {
 		return nil, serverError()
 	}

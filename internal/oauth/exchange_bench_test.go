@@ -84,7 +84,7 @@ func newExchangeBench(b *testing.B, rec func(*sqlstore.Store) audit.Recorder) *e
 	must(st.CreateInboundRule(ctx, policy.Rule{ID: secret.NewID("inr"), AgentID: a.ID, ClientID: c.ID, Groups: []string{"hr"}, CreatedAt: now}))
 
 	issuer := &token.Issuer{URL: testIssuer, Keyring: kr, Store: st, Now: time.Now}
-	s := &Server{Issuer: issuer, Agents: st, Grants: st, Resources: st, Replay: st, Audit: rec(st), Now: time.Now,
+	s := &Server{Issuer: issuer, Agents: st, Grants: st, Resources: st, Targets: st, Replay: st, Audit: rec(st), Now: time.Now,
 		Clients: st, Users: dir, Policy: &policy.Engine{Store: st}, Codes: st, Refresh: st, Sessions: aliveSessions{}}
 	s.Init(nil)
 	subject, _, err := issuer.Issue(token.Claims{Subject: u.ID, ClientID: c.ID, Audience: []string{a.Audience}, Scope: "agent.access openid"}, time.Hour)

@@ -35,10 +35,19 @@ const (
 // Agents is what the authorization server reads about agents.
 type Agents interface {
 	GetAgent(ctx context.Context, id string) (agent.Agent, error)
-	ListSecrets(ctx context.Context, agentID string) ([]agent.Secret, error)
 	ListKeys(ctx context.Context, agentID string) ([]agent.Key, error)
 	FindFederation(ctx context.Context, issuer, subject string) (agent.Federation, error)
 	GetAgentByAudience(ctx context.Context, audience string) (agent.Agent, error)
+	// GetAgentWithSecrets is GetAgent and ListSecrets in one read (client
+	// authentication on every token request).
+	GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent, []agent.Secret, error)
+}
+
+// Targets reads a resource server and an agent's grant on it in one go (the target
+// of every token request); store.ErrNotFound if no resource server has the audience,
+// a nil grant if the agent has none there.
+type Targets interface {
+	ResourceServerAndGrant(ctx context.Context, audience, agentID string) (resource.Server, *grant.Grant, error)
 }
 
 // Server serves the OAuth endpoints.
@@ -48,8 +57,10 @@ type Server struct {
 	Grants    grant.Store
 	Resources resource.Store
 	Replay    ReplayStore
-	Audit     audit.Recorder
-	Now       func() time.Time
+	// Targets, if set, replaces the two reads of Resources and Grants per request.
+	Targets Targets
+	Audit   audit.Recorder
+	Now     func() time.Time
 	// HTTPClient fetches federated issuers' JWKS; it must have a timeout.
 	HTTPClient *http.Client
 	// MaxAssertionLifetime bounds how far in the future a client assertion's exp may be.

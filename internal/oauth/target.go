@@ -77,7 +77,7 @@ func (s *Server) authorize(ctx context.Context, agentID, aud string, scopes []st
 // may hold (scopes restricted to groups). A requested scope the user may not hold is
 // invalid_scope; no scope requested means the whole intersection.
 func (s *Server) authorizeFor(ctx context.Context, agentID, aud string, scopes []string, u *user.User) (target, *Error) {
-	rs, err := s.Resources.GetResourceServerByAudience(ctx, aud)
+	rs, g, err := s.resourceAndGrant(ctx, aud, agentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return target{}, invalidTarget("no resource server has the audience %q; register it with POST /api/v1/resource-servers", aud)
 	} else if err != nil {
@@ -96,11 +96,8 @@ func (s *Server) authorizeFor(ctx context.Context, agentID, aud string, scopes [
 		}
 		return target{}, invalidScope("the resource server %q does not define the scope(s) %s%s", aud, strings.Join(undefined, ", "), hint)
 	}
-	g, err := s.Grants.GrantFor(ctx, agentID, aud)
-	if errors.Is(err, store.ErrNotFound) {
+	if g == nil {
 		return target{}, invalidTarget("agent %s has no grant on the audience %q", agentID, aud)
-	} else if err != nil {
-		return target{}, serverError()
 	}
 	requested := len(scopes) > 0
 	if !requested {
@@ -144,4 +141,21 @@ func (s *Server) authorizeFor(ctx context.Context, agentID, aud string, scopes [
 		lifetime = resource.DefaultTokenLifetime
 	}
 	return target{Audience: aud, Scopes: scopes, Lifetime: lifetime}, nil
+}
+
+// resourceAndGrant reads the resource server with the audience and the agent's grant
+// on it (nil if none): one read with Targets, else two.
+func (s *Server) resourceAndGrant(ctx context.Context, aud, agentID string) (resource.Server, *grant.Grant, error) {
+	if s.Targets != nil {
+		return s.Targets.ResourceServerAndGrant(ctx, aud, agentID)
+	}
+	rs, err := s.Resources.GetResourceServerByAudience(ctx, aud)
+	if err != nil {
+		return rs, nil, err
+	}
+	g, err := s.Grants.GrantFor(ctx, agentID, aud)
+	if errors.Is(err, store.ErrNotFound) {
+		return rs, nil, nil
+	}
+	return rs, &g, err
 }

@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.Policy = &policy.Engine{Store: s.Store}
 
 	s.OAuth = &oauth.Server{
-		Issuer: s.Issuer, Agents: s.Store, Grants: s.Store, Resources: s.Store, Replay: s.Store,
+		Issuer: s.Issuer, Agents: s.Store, Grants: s.Store, Resources: s.Store, Targets: s.Store, Replay: s.Store,
 		Audit: s.Audit, Now: now,
 		Clients: s.Store, Users: s.Directory, Policy: s.Policy, Codes: s.Store, Refresh: s.Store,
 		IDTokenLifetime: cfg.IDTokenLifetime, RefreshTokenLifetime: cfg.RefreshTokenLifetime, RefreshTokenIdle: cfg.RefreshTokenIdle,

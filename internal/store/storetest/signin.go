@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentguard/agentguard/internal/agent"
 	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/session"
 	"github.com/agentguard/agentguard/internal/store"
@@ -34,6 +35,56 @@ var signinTests = []struct {
 	{"RevokeSessionRefreshFamilies", testRevokeSessionFamilies},
 	{"DeleteClientCascades", testDeleteClientCascades},
 	{"GarbageCollectUserTokens", testGarbageCollectUserTokens},
+	{"GetAgentWithSecrets", testGetAgentWithSecrets},
+	{"ResourceServerAndGrant", testResourceServerAndGrant},
+}
+
+// The token endpoint's one-query reads return what the two separate reads do.
+func testGetAgentWithSecrets(t *testing.T, s *sqlstore.Store) {
+	a := createAgent(t, s, "ag_1")
+	got, secrets, err := s.GetAgentWithSecrets(ctx, a.ID)
+	mustOK(t, "GetAgentWithSecrets without secrets", err)
+	wantEqual(t, "agent", got, a)
+	wantEqual(t, "no secrets", len(secrets), 0)
+	for _, sec := range []agent.Secret{
+		{ID: "sec_1", AgentID: a.ID, Hash: "h1", CreatedAt: t0},
+		{ID: "sec_2", AgentID: a.ID, Hash: "h2", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)},
+	} {
+		mustOK(t, "CreateSecret", s.CreateSecret(ctx, sec))
+	}
+	createAgent(t, s, "ag_2")
+	mustOK(t, "CreateSecret of another agent", s.CreateSecret(ctx, agent.Secret{ID: "sec_3", AgentID: "ag_2", Hash: "h3", CreatedAt: t0}))
+	got, secrets, err = s.GetAgentWithSecrets(ctx, a.ID)
+	mustOK(t, "GetAgentWithSecrets", err)
+	want, _ := s.ListSecrets(ctx, a.ID)
+	wantEqual(t, "agent", got, a)
+	wantEqual(t, "secrets = ListSecrets", secrets, want)
+	_, _, err = s.GetAgentWithSecrets(ctx, "ag_missing")
+	wantErr(t, "GetAgentWithSecrets missing", err, store.ErrNotFound)
+}
+
+func testResourceServerAndGrant(t *testing.T, s *sqlstore.Store) {
+	rs := createRS(t, s, "rs_1")
+	createAgent(t, s, "ag_1")
+	createAgent(t, s, "ag_2")
+	g := newGrant("gr_1", "ag_1", rs, "read", "write")
+	mustOK(t, "CreateGrant", s.CreateGrant(ctx, g))
+	gotRS, gotGrant, err := s.ResourceServerAndGrant(ctx, rs.Audience, "ag_1")
+	mustOK(t, "ResourceServerAndGrant", err)
+	wantEqual(t, "resource server", gotRS, rs)
+	want, _ := s.GrantFor(ctx, "ag_1", rs.Audience)
+	if gotGrant == nil {
+		t.Fatal("no grant")
+	}
+	wantEqual(t, "grant = GrantFor", *gotGrant, want)
+	gotRS, gotGrant, err = s.ResourceServerAndGrant(ctx, rs.Audience, "ag_2")
+	mustOK(t, "ResourceServerAndGrant of an agent without a grant", err)
+	wantEqual(t, "resource server", gotRS, rs)
+	if gotGrant != nil {
+		t.Fatalf("grant %+v for an agent that has none", gotGrant)
+	}
+	_, _, err = s.ResourceServerAndGrant(ctx, "https://missing.example", "ag_1")
+	wantErr(t, "unknown audience", err, store.ErrNotFound)
 }
 
 func newClient(id, typ string) client.Client {
