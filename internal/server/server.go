@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	}
 	s.OAuth.Sessions = s.Signin
 	s.OAuth.Init(s.Registry)
-	s.Signin.Init()
+	s.Signin.Init(s.Registry)
 	// Dynamic client registration (RFC 7591), advertised in the discovery document.
 	if cfg.ClientRegistration != registration.ModeOff {
 		s.Registrar = &registration.Registrar{Mode: cfg.ClientRegistration, Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: now,

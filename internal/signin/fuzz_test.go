@@ -68,7 +68,7 @@ func newTestHandler(tb testing.TB) (http.Handler, *Handler) {
 	h := &Handler{OAuth: o, Clients: st, Store: st, Users: dir, Auth: dir, Audit: audit.Discard{}, Now: now}
 	o.Sessions = h
 	o.Init(nil)
-	h.Init()
+	h.Init(nil)
 	for _, c := range []client.Client{
 		{ID: "cli_public", Name: "spa", Type: client.TypeSPA, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{"https://app.example/bye"}},
 		{ID: "cli_web", Name: "web", Type: client.TypeWeb, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{"https://app.example/bye"}},

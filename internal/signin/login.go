@@ -41,6 +41,7 @@ func (h *Handler) loadPending(w http.ResponseWriter, r *http.Request, loginID st
 	ctx := r.Context()
 	var p pending
 	expired := func() (pending, bool) {
+		h.logins.WithLabelValues("any", "expired").Inc()
 		messagePage(w, http.StatusBadRequest, "This sign-in has expired",
 			"This sign-in page is no longer valid: it has expired or was already used.",
 			"Go back to the application and sign in again.")
@@ -81,6 +82,7 @@ func (h *Handler) loadPending(w http.ResponseWriter, r *http.Request, loginID st
 
 // forgedPage refuses a form that is not verifiably this browser's (CSRF).
 func (h *Handler) forgedPage(w http.ResponseWriter, r *http.Request, clientID, why string) {
+	h.logins.WithLabelValues("any", "csrf").Inc()
 	ev := audit.Event{Category: audit.CategoryInbound, Action: "signin.login", Decision: audit.Deny,
 		Reason: "CSRF check failed: " + why, ClientID: clientID, ResourceType: "client", Resource: clientID}
 	if err := h.record(r.Context(), ev); err != nil {
@@ -136,6 +138,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	if ok, wait := h.ipLimit.take(sourceIP(r)); !ok {
+		h.logins.WithLabelValues("password", "rate_limited").Inc()
 		if deny("rate limited: too many sign-in attempts from " + sourceIP(r)) {
 			s := retryAfter(w, wait)
 			retry(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts from your network. Try again in %d seconds.", s))
@@ -147,6 +150,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(username) > maxUsernameBytes || len(password) > maxPasswordBytes || !utf8.ValidString(username) {
+		h.logins.WithLabelValues("password", "bad_credentials").Inc()
 		if deny("bad credentials (username or password over the size limit)") {
 			retry(http.StatusBadRequest, badCredentials)
 		}
@@ -154,6 +158,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	userKey := strings.ToLower(username)
 	if ok, wait := h.userLimit.check(userKey); !ok {
+		h.logins.WithLabelValues("password", "rate_limited").Inc()
 		if deny(fmt.Sprintf("rate limited: too many failed sign-ins for username %q", username)) {
 			s := retryAfter(w, wait)
 			retry(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts for this username. Try again in %d seconds.", s))
@@ -165,6 +170,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		err = user.ErrBadCredentials
 	}
 	if errors.Is(err, user.ErrBadCredentials) {
+		h.logins.WithLabelValues("password", "bad_credentials").Inc()
 		h.userLimit.take(userKey)
 		if deny(fmt.Sprintf("bad credentials for username %q", username)) {
 			retry(http.StatusBadRequest, badCredentials)
@@ -188,6 +194,7 @@ func (h *Handler) CompleteLogin(w http.ResponseWriter, r *http.Request, loginID 
 		return
 	}
 	if !u.Active {
+		h.logins.WithLabelValues("upstream", "bad_credentials").Inc()
 		ev := audit.Event{Category: audit.CategoryInbound, Action: "signin.login", Decision: audit.Deny,
 			Reason: "upstream sign-in of a deactivated user", User: u.ID, ClientID: p.client.ID, ResourceType: "client", Resource: p.client.ID}
 		if err := h.record(r.Context(), ev); err != nil {
@@ -217,6 +224,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, p pending, u us
 		h.serverErrorPage(w, r, err)
 		return
 	}
+	h.logins.WithLabelValues(method, "success").Inc()
 	ev := audit.Event{Category: audit.CategoryInbound, Action: "signin.login", Decision: audit.Allow,
 		Reason: "signed in (" + method + "); session " + ss.SID, User: u.ID, ClientID: p.client.ID, ResourceType: "client", Resource: p.client.ID}
 	if err := h.record(ctx, ev); err != nil {

@@ -284,3 +284,72 @@ func TestSessionCookieAttributes(t *testing.T) {
 		})
 	}
 }
+
+// max_age and prompt against the session's age, and the session's idle and absolute
+// timeouts: activity keeps a session alive until its absolute end, not longer.
+func TestSessionAgeAndTimeouts(t *testing.T) {
+	clock := servertest.NewClock(time.Now())
+	f := startWith(t, servertest.Options{Clock: clock})
+	f.addUser(t, "alice", "alice-pass-phrase")
+	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
+	b := signintest.NewBrowser(t, f.URL)
+	signIn(t, b, f.authorizeURL(baseParams(clientID)), "alice", "alice-pass-phrase")
+	with := func(k, v string) string {
+		q := baseParams(clientID)
+		q.Set(k, v)
+		return f.authorizeURL(q)
+	}
+	gotCode := func(p signintest.Page) bool { return p.Location != nil && p.Location.Query().Get("code") != "" }
+	isLoginPage := func(p signintest.Page) bool { return p.Status == http.StatusOK && len(p.Forms(t)) == 1 }
+
+	clock.Advance(10 * time.Minute)
+	if p := b.Get(t, with("max_age", "3600")); !gotCode(p) {
+		t.Fatalf("max_age=3600 ten minutes after sign-in: HTTP %d, want a code", p.Status)
+	}
+	if p := b.Get(t, with("max_age", "300")); !isLoginPage(p) {
+		t.Fatalf("max_age=300 ten minutes after sign-in: HTTP %d, want the login page", p.Status)
+	}
+	q := baseParams(clientID)
+	q.Set("prompt", "none")
+	q.Set("max_age", "300")
+	if p := b.Get(t, f.authorizeURL(q)); p.Location == nil || p.Location.Query().Get("error") != "login_required" {
+		t.Fatalf("prompt=none with max_age passed: %v", p.Location)
+	}
+	// Activity every 50 minutes keeps the session (idle timeout 1h) until 12h.
+	for elapsed := 10 * time.Minute; elapsed < 11*time.Hour+50*time.Minute; elapsed += 50 * time.Minute {
+		clock.Advance(50 * time.Minute)
+		if p := b.Get(t, with("prompt", "none")); !gotCode(p) {
+			t.Fatalf("after %s with activity: HTTP %d location %v, want a code", elapsed+50*time.Minute, p.Status, p.Location)
+		}
+	}
+	clock.Advance(20 * time.Minute) // past 12h since sign-in
+	if p := b.Get(t, with("prompt", "none")); p.Location == nil || p.Location.Query().Get("error") != "login_required" {
+		t.Fatalf("past the absolute lifetime: %v", p.Location)
+	}
+	// And idle: a fresh sign-in, then 61 minutes of nothing.
+	signIn(t, b, f.authorizeURL(baseParams(clientID)), "alice", "alice-pass-phrase")
+	clock.Advance(61 * time.Minute)
+	if p := b.Get(t, with("prompt", "none")); p.Location == nil || p.Location.Query().Get("error") != "login_required" {
+		t.Fatalf("past the idle timeout: %v", p.Location)
+	}
+}
+
+// The login metric counts results (platform teams alert on bad_credentials).
+func TestLoginMetrics(t *testing.T) {
+	f := start(t, sqlstore.SQLite)
+	f.addUser(t, "alice", "alice-pass-phrase")
+	clientID, _ := signintest.Client(t, f.Server, "spa", []string{appCallback}, nil)
+	b := signintest.NewBrowser(t, f.URL)
+	page := b.Get(t, f.authorizeURL(baseParams(clientID)))
+	b.Submit(t, page, map[string]string{"username": "alice", "password": "wrong-password-1"})
+	b.Submit(t, page, map[string]string{"username": "alice", "password": "alice-pass-phrase"})
+	m := b.Get(t, f.URL+"/metrics").Body
+	for _, want := range []string{
+		`agentguard_signin_logins_total{method="password",result="bad_credentials"} 1`,
+		`agentguard_signin_logins_total{method="password",result="success"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

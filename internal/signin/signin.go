@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/client"
 	"github.com/agentguard/agentguard/internal/oauth"
@@ -63,6 +65,7 @@ type Handler struct {
 	LoginAttemptsPerIP   int
 	LoginFailuresPerUser int
 
+	logins      *prometheus.CounterVec
 	secure      bool // the issuer is https: Secure, __Host- cookies
 	ipLimit     *limiter
 	userLimit   *limiter
@@ -72,8 +75,16 @@ type Handler struct {
 
 type cookieNames struct{ session, browser string }
 
-// Init sets defaults and prepares the limiters; call it once before serving.
-func (h *Handler) Init() {
+// Init sets defaults, prepares the limiters and registers the metrics on reg (may
+// be nil); call it once before serving.
+func (h *Handler) Init(reg prometheus.Registerer) {
+	h.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentguard_signin_logins_total",
+		Help: "Login attempts on the login page and through upstream providers, by method (password, upstream) and result (success, bad_credentials, rate_limited, csrf, expired).",
+	}, []string{"method", "result"})
+	if reg != nil {
+		reg.MustRegister(h.logins)
+	}
 	if h.Now == nil {
 		h.Now = time.Now
 	}
