@@ -19,6 +19,7 @@ type ReplayStore interface {
 type Clients interface {
 	GetClient(ctx context.Context, id string) (client.Client, error)
 	ListClientSecrets(ctx context.Context, clientID string) ([]client.Secret, error)
+	ClientExists(ctx context.Context, id string) (bool, error)
 }
 
 // Sessions tells whether a browser sign-in session is still alive; the sign-in

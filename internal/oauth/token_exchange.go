@@ -154,10 +154,10 @@ func (s *Server) delegateToAgent(ctx context.Context, caller, next agent.Agent, 
 // was issued to still exists: deleting a client ends what its tokens can do.
 func (s *Server) callerStillExists(ctx context.Context, id string) *Error {
 	if client.IsClientID(id) {
-		if _, err := s.Clients.GetClient(ctx, id); errors.Is(err, store.ErrNotFound) {
-			return invalidGrant("the client %s the subject_token was issued to no longer exists", id)
-		} else if err != nil {
+		if ok, err := s.Clients.ClientExists(ctx, id); err != nil {
 			return serverError()
+		} else if !ok {
+			return invalidGrant("the client %s the subject_token was issued to no longer exists", id)
 		}
 		return nil
 	}

@@ -52,6 +52,17 @@ func (s *Store) GetClient(ctx context.Context, id string) (client.Client, error)
 	return scanClient(s.read.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 }
 
+// ClientExists reports whether a client has the id (token exchange checks that the
+// user's client is still registered, on every exchange).
+func (s *Store) ClientExists(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE id = $1`, id).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (s *Store) ListClients(ctx context.Context, limit int, cursor string) ([]client.Client, string, error) {
 	limit = page(limit)
 	rows, err := s.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id > $1 ORDER BY id LIMIT $2`, cursor, limit+1)

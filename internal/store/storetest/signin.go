@@ -137,7 +137,13 @@ func testClientCRUD(t *testing.T, s *sqlstore.Store) {
 	wantEqual(t, "client pages", ids, []string{"cli_1", "cli_2", "cli_3"})
 	wantEqual(t, "last cursor", last, "")
 
+	if ok, err := s.ClientExists(ctx, c.ID); err != nil || !ok {
+		t.Fatalf("ClientExists = %v, %v before delete", ok, err)
+	}
 	mustOK(t, "DeleteClient", s.DeleteClient(ctx, c.ID))
+	if ok, err := s.ClientExists(ctx, c.ID); err != nil || ok {
+		t.Fatalf("ClientExists = %v, %v after delete", ok, err)
+	}
 	_, err = s.GetClient(ctx, c.ID)
 	wantErr(t, "GetClient after delete", err, store.ErrNotFound)
 	wantErr(t, "DeleteClient twice", s.DeleteClient(ctx, c.ID), store.ErrNotFound)
