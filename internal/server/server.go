@@ -26,6 +26,7 @@ import (
 	"github.com/agentguard/agentguard/internal/credential"
 	"github.com/agentguard/agentguard/internal/egress"
 	"github.com/agentguard/agentguard/internal/grant"
+	"github.com/agentguard/agentguard/internal/idp"
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/oauth"
 	"github.com/agentguard/agentguard/internal/policy"
@@ -59,6 +60,8 @@ type Server struct {
 	Handler  http.Handler
 	// Directory is the user directory: user.Authenticator and user.Getter for sign-in.
 	Directory *user.Directory
+	// IDP is the upstream identity providers (OIDC sign-in, LDAP passwords).
+	IDP *idp.Service
 	// Policy decides inbound requests (policy.Decider): who may call which agent
 	// through which client.
 	Policy *policy.Engine
@@ -164,6 +167,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.OAuth.Sessions = s.Signin
 	s.OAuth.Init(s.Registry)
 	s.Signin.Init(s.Registry)
+	// Upstream identity providers: OIDC buttons on the login page (finished by
+	// Signin.CompleteLogin), LDAP tried by the directory after local passwords.
+	s.IDP = &idp.Service{Store: s.Store, Envelope: s.Envelope, Dir: s.Directory, Audit: s.Audit, Now: now,
+		Issuer: cfg.Issuer, Completer: s.Signin, Replay: s.Store}
+	s.Directory.Upstream = s.IDP
+	s.Signin.Upstreams = loginOptions{s.IDP}
 	// Dynamic client registration (RFC 7591), advertised in the discovery document.
 	if cfg.ClientRegistration != registration.ModeOff {
 		s.Registrar = &registration.Registrar{Mode: cfg.ClientRegistration, Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: now,
@@ -197,6 +206,8 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	(&registration.Handler{Store: s.Store, Clients: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&agent.Handler{Store: s.Store, Audit: s.Audit, Now: s.now, Owners: s.Store}).Register(mux, auth.Require)
 	(&user.Handler{Dir: s.Directory, Audit: s.Audit}).Register(mux, auth.Require)
+	s.IDP.Register(mux)
+	(&idp.Handler{Svc: s.IDP}).Register(mux, auth.Require)
 	(&scim.TokenHandler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&scim.Handler{Dir: s.Directory, Tokens: s.Store, Audit: s.Audit, Now: s.now, BaseURL: s.Config.Issuer + "/scim/v2"}).Register(mux)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
@@ -231,6 +242,18 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// loginOptions offers the upstream OIDC providers on the sign-in page.
+type loginOptions struct{ svc *idp.Service }
+
+func (l loginOptions) LoginOptions(ctx context.Context) ([]signin.LoginOption, error) {
+	opts, err := l.svc.LoginOptions(ctx)
+	out := make([]signin.LoginOption, 0, len(opts))
+	for _, o := range opts {
+		out = append(out, signin.LoginOption{ID: o.ID, Name: o.Name, URL: o.URL})
+	}
+	return out, err
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agentguard/agentguard/internal/credential"
+	"github.com/agentguard/agentguard/internal/idp"
 	"github.com/agentguard/agentguard/internal/kms"
 	"github.com/agentguard/agentguard/internal/token"
 )
@@ -27,6 +28,7 @@ var sealedColumns = []sealedColumn{
 	{table: "api_key_versions", key: "id", sealed: "value_sealed", aad: credential.APIKeyAAD},
 	{table: "oauth_providers", key: "credential_id", sealed: "client_secret_sealed", aad: credential.ClientSecretAAD},
 	{table: "oauth_tokens", key: "cache_key", sealed: "token_sealed", aad: credential.TokenAAD},
+	{table: "identity_providers", key: "id", sealed: "secret_sealed", aad: idp.SecretAAD},
 }
 
 // rewrapBatch bounds how many rows one read holds in memory.

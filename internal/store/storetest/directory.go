@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentguard/agentguard/internal/agent"
+	"github.com/agentguard/agentguard/internal/idp"
 	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/scim"
 	"github.com/agentguard/agentguard/internal/store"
@@ -17,6 +18,7 @@ var (
 	_ user.Store      = (*sqlstore.Store)(nil)
 	_ policy.Store    = (*sqlstore.Store)(nil)
 	_ scim.TokenStore = (*sqlstore.Store)(nil)
+	_ idp.Store       = (*sqlstore.Store)(nil)
 )
 
 // directoryTests are the directory's conformance cases (issue 5): users, groups,
@@ -40,6 +42,7 @@ var directoryTests = []struct {
 	{"ActiveOwner", testActiveOwner},
 	{"InboundRules", testInboundRules},
 	{"SCIMTokens", testSCIMTokens},
+	{"IdentityProviders", testIdentityProviders},
 }
 
 func newUser(id, username string) user.User {
@@ -644,4 +647,45 @@ func testSCIMTokens(t *testing.T, s *sqlstore.Store) {
 	wantErr(t, "DeleteSCIMToken twice", s.DeleteSCIMToken(ctx, a.ID), store.ErrNotFound)
 	_, err = s.SCIMTokenByHash(ctx, "hash-1")
 	wantErr(t, "a deleted token", err, store.ErrNotFound)
+}
+
+func testIdentityProviders(t *testing.T, s *sqlstore.Store) {
+	o := idp.Provider{ID: "idp_1", Name: "Corp SSO", Type: idp.TypeOIDC, Enabled: true, SecretSet: true, CreatedAt: t0, UpdatedAt: t0,
+		OIDC: &idp.OIDCConfig{Issuer: "https://sso.example", ClientID: "ag", Scopes: []string{"openid"}, Userinfo: true,
+			Claims: idp.ClaimMapping{Username: "upn", Groups: "groups", Attributes: map[string]string{"department": "dept"}}}}
+	l := idp.Provider{ID: "idp_2", Name: "Corp LDAP", Type: idp.TypeLDAP, CreatedAt: t0, UpdatedAt: t0,
+		LDAP: &idp.LDAPConfig{URL: "ldaps://ldap.example", UserBaseDN: "ou=people,dc=example,dc=com", Timeout: 5,
+			Attributes: idp.AttributeMapping{Username: "uid"}}}
+	mustOK(t, "Create oidc", s.CreateIdentityProvider(ctx, o, []byte("sealed-1")))
+	mustOK(t, "Create ldap", s.CreateIdentityProvider(ctx, l, []byte("sealed-2")))
+	dup := l
+	dup.ID = "idp_3"
+	wantErr(t, "Create with a taken name", s.CreateIdentityProvider(ctx, dup, []byte("x")), store.ErrConflict)
+	got, sealed, err := s.GetIdentityProvider(ctx, "idp_1")
+	mustOK(t, "Get", err)
+	wantEqual(t, "Get", got, o)
+	wantEqual(t, "sealed", string(sealed), "sealed-1")
+	all, err := s.ListIdentityProviders(ctx)
+	mustOK(t, "List", err)
+	wantEqual(t, "List", all, []idp.Provider{o, l})
+	updated, err := s.UpdateIdentityProvider(ctx, "idp_2", func(p *idp.Provider, sec *[]byte) error {
+		p.Enabled, p.Name, p.UpdatedAt = true, "LDAP", at(time.Hour)
+		p.ID, p.Type = "idp_other", idp.TypeOIDC // not the update's to change
+		*sec = []byte("sealed-3")
+		return nil
+	})
+	mustOK(t, "Update", err)
+	want := l
+	want.Enabled, want.Name, want.UpdatedAt = true, "LDAP", at(time.Hour)
+	wantEqual(t, "Update", updated, want)
+	_, sealed, _ = s.GetIdentityProvider(ctx, "idp_2")
+	wantEqual(t, "sealed after update", string(sealed), "sealed-3")
+	_, err = s.UpdateIdentityProvider(ctx, "idp_2", func(p *idp.Provider, _ *[]byte) error { p.Name = "Corp SSO"; return nil })
+	wantErr(t, "Update to a taken name", err, store.ErrConflict)
+	_, err = s.UpdateIdentityProvider(ctx, "idp_missing", func(*idp.Provider, *[]byte) error { return nil })
+	wantErr(t, "Update missing", err, store.ErrNotFound)
+	mustOK(t, "Delete", s.DeleteIdentityProvider(ctx, "idp_1"))
+	wantErr(t, "Delete twice", s.DeleteIdentityProvider(ctx, "idp_1"), store.ErrNotFound)
+	_, _, err = s.GetIdentityProvider(ctx, "idp_1")
+	wantErr(t, "Get deleted", err, store.ErrNotFound)
 }
