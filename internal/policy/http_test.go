@@ -9,6 +9,7 @@ import (
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/policy"
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/signin/signintest"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
@@ -52,6 +53,7 @@ func agentOf(t *testing.T, s *servertest.Server) string {
 func TestInboundRulesAPI(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
 	agentID := agentOf(t, s)
+	portal, _ := signintest.Client(t, s, "web", []string{"https://hr.example/cb"}, nil)
 	var hr, sales user.User
 	s.Do(t, "POST", "/api/v1/groups", map[string]any{"name": "Managers"}, nil)
 	s.Do(t, "POST", "/api/v1/users", map[string]any{"username": "harriet", "attributes": map[string]string{"department": "HR"}}, &hr)
@@ -59,10 +61,10 @@ func TestInboundRulesAPI(t *testing.T) {
 
 	var rule policy.Rule
 	code := s.Do(t, "POST", "/api/v1/agents/"+agentID+"/inbound", map[string]any{
-		"client_id": "cli_hrportal", "description": "only HR",
+		"client_id": portal, "description": "only HR",
 		"policy": `permit(principal, action, resource) when { principal.department == "HR" };`,
 	}, &rule)
-	if code != 201 || !strings.HasPrefix(rule.ID, "inr_") || rule.AgentID != agentID || rule.ClientID != "cli_hrportal" {
+	if code != 201 || !strings.HasPrefix(rule.ID, "inr_") || rule.AgentID != agentID || rule.ClientID != portal {
 		t.Fatalf("create: HTTP %d %+v", code, rule)
 	}
 	evaluate := func(who, client string) evaluation {
@@ -73,10 +75,10 @@ func TestInboundRulesAPI(t *testing.T) {
 		}
 		return ev
 	}
-	if ev := evaluate("harriet", "cli_hrportal"); !ev.Allow || ev.RuleID != rule.ID || ev.Decision != "allow" {
+	if ev := evaluate("harriet", portal); !ev.Allow || ev.RuleID != rule.ID || ev.Decision != "allow" {
 		t.Fatalf("HR user: %+v", ev)
 	}
-	if ev := evaluate(sales.ID, "cli_hrportal"); ev.Allow || !strings.Contains(ev.Reason, "sam") {
+	if ev := evaluate(sales.ID, portal); ev.Allow || !strings.Contains(ev.Reason, "sam") {
 		t.Fatalf("Sales user: %+v", ev)
 	}
 	if ev := evaluate("harriet", "cli_other"); ev.Allow {
@@ -85,11 +87,11 @@ func TestInboundRulesAPI(t *testing.T) {
 
 	// Users by username are stored as ids; groups as their stored name.
 	var byName policy.Rule
-	code = s.Do(t, "POST", "/api/v1/agents/"+agentID+"/inbound", map[string]any{"client_id": "cli_hrportal", "users": []string{"sam"}, "groups": []string{"MANAGERS"}}, &byName)
+	code = s.Do(t, "POST", "/api/v1/agents/"+agentID+"/inbound", map[string]any{"client_id": portal, "users": []string{"sam"}, "groups": []string{"MANAGERS"}}, &byName)
 	if code != 201 || !slices.Equal(byName.Users, []string{sales.ID}) || !slices.Equal(byName.Groups, []string{"Managers"}) {
 		t.Fatalf("create by names: HTTP %d %+v", code, byName)
 	}
-	if ev := evaluate("sam", "cli_hrportal"); !ev.Allow || ev.RuleID != byName.ID {
+	if ev := evaluate("sam", portal); !ev.Allow || ev.RuleID != byName.ID {
 		t.Fatalf("sam after the second rule: %+v", ev)
 	}
 
@@ -106,7 +108,7 @@ func TestInboundRulesAPI(t *testing.T) {
 	if code := s.Do(t, "DELETE", "/api/v1/agents/"+agentID+"/inbound/"+rule.ID, nil, nil); code != 204 {
 		t.Fatalf("delete: HTTP %d", code)
 	}
-	if ev := evaluate("harriet", "cli_hrportal"); ev.Allow {
+	if ev := evaluate("harriet", portal); ev.Allow {
 		t.Fatalf("HR user after the rule was deleted: %+v", ev)
 	}
 	if code := s.Do(t, "DELETE", "/api/v1/agents/"+agentID+"/inbound/"+rule.ID, nil, nil); code != 404 {
@@ -118,7 +120,7 @@ func TestInboundRulesAPI(t *testing.T) {
 	var got []string
 	for _, e := range es.Items {
 		got = append(got, e.Action+" "+e.Resource)
-		if e.AgentID != agentID || e.ClientID != "cli_hrportal" || e.Reason == "" {
+		if e.AgentID != agentID || e.ClientID != portal || e.Reason == "" {
 			t.Fatalf("event %+v", e)
 		}
 	}
@@ -133,11 +135,12 @@ func TestInboundRulesAPI(t *testing.T) {
 func TestInboundRuleValidation(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
 	agentID := agentOf(t, s)
+	web, _ := signintest.Client(t, s, "web", []string{"https://app.example/cb"}, nil)
 	s.Do(t, "POST", "/api/v1/users", map[string]any{"username": "alice"}, nil)
 	path := "/api/v1/agents/" + agentID + "/inbound"
 
 	var p problem
-	code := s.Do(t, "POST", path, map[string]any{"client_id": "cli_web",
+	code := s.Do(t, "POST", path, map[string]any{"client_id": web,
 		"policy": "permit(principal, action, resource)\nwhen { principal.department = \"HR\" };"}, &p)
 	if code != 400 || !slices.Equal(p.fields(), []string{"policy"}) || p.Line != 2 || p.Column != 31 ||
 		!strings.HasPrefix(p.Errors[0].Detail, "line 2, column 31: ") {
@@ -151,14 +154,15 @@ func TestInboundRuleValidation(t *testing.T) {
 	}{
 		{"no client", map[string]any{"users": []string{"alice"}}, 400, []string{"client_id"}},
 		{"client with a space", map[string]any{"client_id": "cli web", "users": []string{"alice"}}, 400, []string{"client_id"}},
-		{"nobody", map[string]any{"client_id": "cli_web"}, 400, []string{"users"}},
-		{"blank policy only", map[string]any{"client_id": "cli_web", "policy": "  \n"}, 400, []string{"users"}},
-		{"unknown user", map[string]any{"client_id": "cli_web", "users": []string{"ghost"}}, 400, []string{"users"}},
-		{"unknown group", map[string]any{"client_id": "cli_web", "groups": []string{"ghosts"}}, 400, []string{"groups"}},
-		{"another agent in the policy", map[string]any{"client_id": "cli_web", "policy": `permit(principal, action, resource == Agent::"agt_other");`}, 400, []string{"policy"}},
-		{"forbid only", map[string]any{"client_id": "cli_web", "policy": `forbid(principal, action, resource);`}, 400, []string{"policy"}},
-		{"too many users", map[string]any{"client_id": "cli_web", "users": slices.Repeat([]string{"alice"}, 1001)}, 400, []string{"users"}},
-		{"unknown field", map[string]any{"client_id": "cli_web", "group": []string{"x"}}, 400, []string{"group"}},
+		{"client that does not exist", map[string]any{"client_id": "cli_nonesuch", "users": []string{"alice"}}, 400, []string{"client_id"}},
+		{"nobody", map[string]any{"client_id": web}, 400, []string{"users"}},
+		{"blank policy only", map[string]any{"client_id": web, "policy": "  \n"}, 400, []string{"users"}},
+		{"unknown user", map[string]any{"client_id": web, "users": []string{"ghost"}}, 400, []string{"users"}},
+		{"unknown group", map[string]any{"client_id": web, "groups": []string{"ghosts"}}, 400, []string{"groups"}},
+		{"another agent in the policy", map[string]any{"client_id": web, "policy": `permit(principal, action, resource == Agent::"agt_other");`}, 400, []string{"policy"}},
+		{"forbid only", map[string]any{"client_id": web, "policy": `forbid(principal, action, resource);`}, 400, []string{"policy"}},
+		{"too many users", map[string]any{"client_id": web, "users": slices.Repeat([]string{"alice"}, 1001)}, 400, []string{"users"}},
+		{"unknown field", map[string]any{"client_id": web, "group": []string{"x"}}, 400, []string{"group"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,14 +173,14 @@ func TestInboundRuleValidation(t *testing.T) {
 			}
 		})
 	}
-	if code := s.Do(t, "POST", "/api/v1/agents/agt_none/inbound", map[string]any{"client_id": "cli_web", "users": []string{"alice"}}, &p); code != 404 {
+	if code := s.Do(t, "POST", "/api/v1/agents/agt_none/inbound", map[string]any{"client_id": web, "users": []string{"alice"}}, &p); code != 404 {
 		t.Fatalf("unknown agent: HTTP %d", code)
 	}
 	if code := s.Do(t, "GET", "/api/v1/agents/agt_none/inbound", nil, &p); code != 404 {
 		t.Fatalf("list for an unknown agent: HTTP %d", code)
 	}
 	var ev json.RawMessage
-	if code := s.Do(t, "POST", path+"/evaluate", map[string]any{"client_id": "cli_web", "user": "ghost"}, &p); code != 400 || !slices.Equal(p.fields(), []string{"user"}) {
+	if code := s.Do(t, "POST", path+"/evaluate", map[string]any{"client_id": web, "user": "ghost"}, &p); code != 400 || !slices.Equal(p.fields(), []string{"user"}) {
 		t.Fatalf("evaluate an unknown user: HTTP %d %s", code, ev)
 	}
 }

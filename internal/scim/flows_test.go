@@ -10,6 +10,7 @@ import (
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/config"
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/signin/signintest"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
@@ -260,13 +261,14 @@ func TestSCIMAttributesDriveInboundPolicy(t *testing.T) {
 	id := c.do("POST", "/scim/v2/Users", entraUser).must(t, 201).str("id")
 	var a struct{ ID string }
 	s.Do(t, "POST", "/api/v1/agents", map[string]any{"name": "hr-bot", "type": "interactive", "access_identity": "human"}, &a)
-	if code := s.Do(t, "POST", "/api/v1/agents/"+a.ID+"/inbound", map[string]any{"client_id": "cli_portal",
+	portal, _ := signintest.Client(t, s, "web", []string{"https://hr.example/cb"}, nil)
+	if code := s.Do(t, "POST", "/api/v1/agents/"+a.ID+"/inbound", map[string]any{"client_id": portal,
 		"policy": `permit(principal, action, resource) when { principal.department == "HR" };`}, nil); code != 201 {
 		t.Fatal(code)
 	}
 	decide := func() bool {
 		var ev struct{ Allow bool }
-		s.Do(t, "POST", "/api/v1/agents/"+a.ID+"/inbound/evaluate", map[string]any{"client_id": "cli_portal", "user": id}, &ev)
+		s.Do(t, "POST", "/api/v1/agents/"+a.ID+"/inbound/evaluate", map[string]any{"client_id": portal, "user": id}, &ev)
 		return ev.Allow
 	}
 	if !decide() {
