@@ -47,6 +47,7 @@ func NewRoot() *cobra.Command {
 	g := addGlobalFlags(root)
 	root.AddCommand(newAgentCmd(g), newServiceCmd(g), newGrantCmd(g), newTokenCmd(g), newKeysCmd(g), newClientCmd(g), newRegistrationCmd(g))
 	root.AddCommand(newAuditCmd(g))
+	root.AddCommand(newUserCmd(g), newGroupCmd(g), newInboundCmd(g), newIDPCmd(g), newSCIMCmd(g))
 	root.AddCommand(newCredentialCmd(g), newOutboundCmd(g), newTopologyCmd(g))
 	return root
 }
