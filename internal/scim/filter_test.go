@@ -224,3 +224,12 @@ func FuzzParsePath(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseFilter: the filter Entra ID sends before every provisioning write.
+func BenchmarkParseFilter(b *testing.B) {
+	for b.Loop() {
+		if _, err := ParseFilter(`userName eq "Test_User_ab6490ee@contoso.com" and (emails[type eq "work"].value co "@contoso.com" or active eq true)`); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
