@@ -110,6 +110,7 @@ func TestLDAPAuthenticate(t *testing.T) {
 // A wrong service password, a directory that is down, and a disabled provider all
 // fail closed, with the reason in the audit log (never the password).
 func TestLDAPFailures(t *testing.T) {
+	logs := captureLogs(t)
 	d := startSlapd(t)
 	d.load(t, corpTree()...)
 	s := servertest.Start(t, servertest.Options{})
@@ -141,6 +142,11 @@ func TestLDAPFailures(t *testing.T) {
 	}
 	if es := ldapEvents(t, s, "deny"); len(es) != 2 {
 		t.Fatalf("a disabled provider was asked: %+v", es)
+	}
+	for _, secret := range []string{"wrong-service-password", "service-account-password", "sam-ldap-password-2"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("a password is in the logs: %s", logs.String())
+		}
 	}
 }
 

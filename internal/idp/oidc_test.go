@@ -154,6 +154,7 @@ func TestOIDCSignInRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			logs := captureLogs(t)
 			e := setup(t)
 			e.tb = t
 			e.up.SignInAs(carol)
@@ -163,8 +164,8 @@ func TestOIDCSignInRefusals(t *testing.T) {
 			if page.Status != tt.status || page.Location != nil || !strings.Contains(page.Body, tt.page) {
 				t.Fatalf("HTTP %d (location %v):\n%s", page.Status, page.Location, page.Body)
 			}
-			if strings.Contains(page.Body, e.up.Secret) {
-				t.Fatal("the error page shows the client secret")
+			if strings.Contains(page.Body, e.up.Secret) || strings.Contains(logs.String(), e.up.Secret) {
+				t.Fatal("the error page or the log shows the client secret")
 			}
 			var es struct{ Items []audit.Event }
 			e.s.Do(t, "GET", "/api/v1/audit/events?action=upstream.login&decision=deny", nil, &es)

@@ -3,10 +3,12 @@ package idp_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,4 +152,32 @@ func corpTree() []*ldap.AddRequest {
 		entry("cn=staff,ou=groups,"+baseDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"staff"},
 			"member": {"uid=hana,ou=people," + baseDN, "uid=sam,ou=people," + baseDN}}),
 	}
+}
+
+// captureLogs sends the default logger, at debug level, to a buffer until the test
+// ends (tests in this package do not run in parallel).
+func captureLogs(t *testing.T) *logBuffer {
+	t.Helper()
+	b := &logBuffer{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return b
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
