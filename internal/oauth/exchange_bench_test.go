@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,10 +35,13 @@ func (aliveSessions) SessionAlive(context.Context, string) (bool, error) { retur
 // user in group hr, a rule admitting hr through a client, and the user's token for
 // the agent.
 type exchangeBench struct {
-	s       *Server
-	basic   string
-	form    string
-	subject string
+	s        *Server
+	basic    string
+	form     string
+	subject  string
+	clientID string
+	user     user.User
+	agentAud string
 }
 
 func newExchangeBench(b *testing.B, rec func(*sqlstore.Store) audit.Recorder) *exchangeBench {
@@ -90,7 +94,8 @@ func newExchangeBench(b *testing.B, rec func(*sqlstore.Store) audit.Recorder) *e
 	subject, _, err := issuer.Issue(token.Claims{Subject: u.ID, ClientID: c.ID, Audience: []string{a.Audience}, Scope: "agent.access openid"}, time.Hour)
 	must(err)
 	form := url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {TokenTypeAccessToken}, "resource": {rsAud}}
-	return &exchangeBench{s: s, basic: "Basic " + basicAuth(a.ID, sec), form: form.Encode(), subject: subject}
+	return &exchangeBench{s: s, basic: "Basic " + basicAuth(a.ID, sec), form: form.Encode(), subject: subject,
+		clientID: c.ID, user: u, agentAud: a.Audience}
 }
 
 func basicAuth(id, sec string) string {
@@ -141,3 +146,64 @@ func BenchmarkTokenExchangeAudited(b *testing.B) {
 }
 
 func encodeBasic(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// post sends a form to the token endpoint's handler and decodes the answer.
+func (eb *exchangeBench) post(b *testing.B, form url.Values) map[string]any {
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	eb.s.handleToken(w, r)
+	var out map[string]any
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &out) != nil {
+		b.Fatalf("HTTP %d %s", w.Code, w.Body)
+	}
+	return out
+}
+
+// BenchmarkAuthorizationCode is a code for an agent issued (as the authorization
+// endpoint does after the inbound policy) and redeemed by a public client with PKCE:
+// the code's checks, the user, the policy again, the code marked used with the
+// refresh token family created, access and ID tokens signed.
+func BenchmarkAuthorizationCode(b *testing.B) {
+	eb := newExchangeBench(b, func(*sqlstore.Store) audit.Recorder { return audit.Discard{} })
+	ctx := context.Background()
+	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	t, e := eb.s.ParseUserTarget(ctx, "openid profile", []string{eb.agentAud})
+	if e != nil {
+		b.Fatal(e)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		code, err := eb.s.IssueCode(ctx, CodeGrant{ClientID: eb.clientID, UserID: eb.user.ID, SID: "ses_bench", RedirectURI: "https://app.example/cb",
+			CodeChallenge: challenge, Target: t, AuthTime: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		eb.post(b, url.Values{"grant_type": {GrantAuthorizationCode}, "client_id": {eb.clientID}, "code": {code},
+			"redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}})
+	}
+}
+
+// BenchmarkRefreshToken is one refresh of a public client: the token and its family
+// read, the user and the policy again, the rotation in one transaction, new access
+// and ID tokens. Each iteration uses the refresh token the previous one returned.
+func BenchmarkRefreshToken(b *testing.B) {
+	eb := newExchangeBench(b, func(*sqlstore.Store) audit.Recorder { return audit.Discard{} })
+	ctx := context.Background()
+	t, _ := eb.s.ParseUserTarget(ctx, "openid offline_access", []string{eb.agentAud})
+	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	code, err := eb.s.IssueCode(ctx, CodeGrant{ClientID: eb.clientID, UserID: eb.user.ID, SID: "ses_bench", RedirectURI: "https://app.example/cb",
+		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Target: t, AuthTime: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := eb.post(b, url.Values{"grant_type": {GrantAuthorizationCode}, "client_id": {eb.clientID}, "code": {code},
+		"redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}})
+	rt := out["refresh_token"].(string)
+	b.ReportAllocs()
+	for b.Loop() {
+		out = eb.post(b, url.Values{"grant_type": {GrantRefreshToken}, "client_id": {eb.clientID}, "refresh_token": {rt}})
+		rt = out["refresh_token"].(string)
+	}
+}

@@ -20,9 +20,12 @@ func prefixed(alias, columns string) string {
 	return alias + "." + strings.ReplaceAll(columns, ", ", ", "+alias+".")
 }
 
+// The queries, built once: the read pool keys its prepared statements by text.
 var (
-	agentColumnsA    = prefixed("a", agentColumns)
-	resourceColumnsR = prefixed("r", resourceColumns)
+	agentWithSecretsQuery = `SELECT ` + prefixed("a", agentColumns) + `, COALESCE(s.id, ''), COALESCE(s.hash, ''), COALESCE(s.created_at, 0), COALESCE(s.expires_at, 0)
+		FROM agents a LEFT JOIN agent_secrets s ON s.agent_id = a.id WHERE a.id = $1 ORDER BY s.id`
+	resourceAndGrantQuery = `SELECT ` + prefixed("r", resourceColumns) + `, g.id, g.scopes, g.created_at
+		FROM resource_servers r LEFT JOIN grants g ON g.resource_server_id = r.id AND g.agent_id = $2 WHERE r.audience = $1`
 )
 
 // withExtra scans a row's leading columns with scan and the trailing ones into extra.
@@ -36,8 +39,7 @@ func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extr
 // GetAgentWithSecrets reads an agent and its client secrets (store.ErrNotFound if
 // there is no such agent).
 func (s *Store) GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent, []agent.Secret, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+agentColumnsA+`, COALESCE(s.id, ''), COALESCE(s.hash, ''), COALESCE(s.created_at, 0), COALESCE(s.expires_at, 0)
-		FROM agents a LEFT JOIN agent_secrets s ON s.agent_id = a.id WHERE a.id = $1 ORDER BY s.id`, id)
+	rows, err := s.read.QueryContext(ctx, agentWithSecretsQuery, id)
 	if err != nil {
 		return agent.Agent{}, nil, err
 	}
@@ -72,9 +74,7 @@ func (s *Store) GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent
 func (s *Store) ResourceServerAndGrant(ctx context.Context, audience, agentID string) (resource.Server, *grant.Grant, error) {
 	var gid, scopes sql.NullString
 	var gcreated sql.NullInt64
-	rs, err := scanResource(withExtra{s.read.QueryRowContext(ctx, `SELECT `+resourceColumnsR+`, g.id, g.scopes, g.created_at
-		FROM resource_servers r LEFT JOIN grants g ON g.resource_server_id = r.id AND g.agent_id = $2 WHERE r.audience = $1`, audience, agentID),
-		[]any{&gid, &scopes, &gcreated}})
+	rs, err := scanResource(withExtra{s.read.QueryRowContext(ctx, resourceAndGrantQuery, audience, agentID), []any{&gid, &scopes, &gcreated}})
 	if err != nil || !gid.Valid {
 		return rs, nil, err
 	}
