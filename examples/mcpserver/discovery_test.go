@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -80,7 +78,7 @@ func TestMCPClientDiscoversAgentguardAndSignsIn(t *testing.T) {
 		}},
 		RedirectURL:              redirect,
 		AuthorizationCodeFetcher: fetcher,
-		Client:                   &http.Client{Transport: resourceAtCodeRedemption{http.DefaultTransport}, Timeout: 10 * time.Second},
+		Client:                   &http.Client{Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,31 +101,4 @@ func TestMCPClientDiscoversAgentguardAndSignsIn(t *testing.T) {
 	if who.Subject != alice.ID || who.ClientID != registered || !strings.HasPrefix(registered, "cli_") {
 		t.Fatalf("whoami = %s (registered client %s, alice %s)", b, registered, alice.ID)
 	}
-}
-
-// resourceAtCodeRedemption works around a gap in agentguard's token endpoint: the
-// MCP authorization specification (and the Go MCP SDK) send the resource indicator
-// when redeeming the code too (RFC 8707 §2.2 allows it), but agentguard's
-// authorization_code grant refuses any resource there ("resource and audience belong
-// in the authorization request"). The code already names its target, so dropping
-// the repeated parameter changes nothing else. Remove this once internal/oauth
-// accepts a resource equal to the code's.
-type resourceAtCodeRedemption struct{ base http.RoundTripper }
-
-func (t resourceAtCodeRedemption) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth2/token") && r.Body != nil {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "authorization_code" {
-			form.Del("resource")
-			body = []byte(form.Encode())
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-	}
-	return t.base.RoundTrip(r)
 }

@@ -60,8 +60,8 @@ func (s *Server) authorizationCode(ctx context.Context, req *tokenRequest) (*tok
 	if c.App == nil {
 		return nil, unauthorizedClient("agent %s cannot redeem authorization codes: codes are issued to clients that sign users in", c.Agent.ID)
 	}
-	if len(req.Resources) > 0 || len(req.Audiences) > 0 {
-		return nil, invalidRequest("resource and audience belong in the authorization request; the code already names its target")
+	if len(req.Audiences) > 0 {
+		return nil, invalidRequest("audience is a token-exchange parameter; the code already names its target")
 	}
 	code := req.form.Get("code")
 	if code == "" {
@@ -91,6 +91,9 @@ func (s *Server) authorizationCode(ctx context.Context, req *tokenRequest) (*tok
 	}
 	if !now.Before(row.ExpiresAt) {
 		return nil, invalidGrant("the code has expired (codes live %s); start the sign-in again", s.CodeLifetime)
+	}
+	if e := s.sameTarget(req, row.Audience, "the authorization request named"); e != nil {
+		return nil, e
 	}
 	if redirect := req.form.Get("redirect_uri"); redirect != row.RedirectURI {
 		return nil, invalidGrant("redirect_uri must be the one of the authorization request")

@@ -60,12 +60,8 @@ func (s *Server) refreshToken(ctx context.Context, req *tokenRequest) (*tokenRes
 	if !now.Before(rt.ExpiresAt) || !now.Before(fam.ExpiresAt) {
 		return nil, invalidGrant("the refresh token has expired; sign in again")
 	}
-	if len(req.Resources) > 0 || len(req.Audiences) > 0 {
-		for _, r := range append(req.Resources, req.Audiences...) {
-			if r != fam.Audience {
-				return nil, invalidTarget("a refresh token keeps the target it was issued for (%q); sign in again for another agent", fam.Audience)
-			}
-		}
+	if e := s.sameTarget(req, fam.Audience, "a refresh token keeps the target it was issued for:"); e != nil {
+		return nil, e
 	}
 	scope := fam.Scope
 	if req.Scope != "" {
@@ -121,4 +117,20 @@ func normalizeScope(s string) string {
 	}
 	slices.Sort(out)
 	return grant.JoinScopes(out)
+}
+
+// sameTarget accepts resource (and audience) parameters that repeat the target a
+// code or refresh token was issued for: RFC 8707 §2.2 lets a client send the
+// resource again at the token endpoint, and MCP clients do. stored is that target's
+// audience; empty means the issuer. Anything else is invalid_target.
+func (s *Server) sameTarget(req *tokenRequest, stored, what string) *Error {
+	if stored == "" {
+		stored = s.Issuer.URL
+	}
+	for _, r := range append(slices.Clone(req.Resources), req.Audiences...) {
+		if r != stored {
+			return invalidTarget("resource %q is not the target %s %q; sign in again for another target", r, what, stored)
+		}
+	}
+	return nil
 }

@@ -168,6 +168,22 @@ func testCodeRefusals(t *testing.T, d sqlstore.Dialect) {
 		}
 	})
 
+	// RFC 8707 §2.2: a client may name the resource again when redeeming the code
+	// (MCP clients do). The same target is accepted; another one is invalid_target
+	// and does not spend the code.
+	t.Run("resource repeated at redemption", func(t *testing.T) {
+		fl := newFlow(spa, nil)
+		code := f.code(t, b, fl, "alice", "alice-pass-phrase")
+		status, out := f.redeem(t, spa, "", code, func(q url.Values) { q.Set("resource", "https://elsewhere.example") }, fl.verifier)
+		if status != http.StatusBadRequest || errCode(out) != "invalid_target" {
+			t.Fatalf("another resource: HTTP %d %v, want invalid_target", status, out)
+		}
+		status, out = f.redeem(t, spa, "", code, func(q url.Values) { q.Set("resource", f.URL) }, fl.verifier)
+		if status != http.StatusOK {
+			t.Fatalf("the code's own target (the issuer): HTTP %d %v", status, out)
+		}
+	})
+
 	t.Run("a failed attempt does not spend the code", func(t *testing.T) {
 		fl := newFlow(web, nil)
 		code := f.code(t, b, fl, "alice", "alice-pass-phrase")
