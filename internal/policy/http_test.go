@@ -154,6 +154,7 @@ func TestInboundRuleValidation(t *testing.T) {
 	}{
 		{"no client", map[string]any{"users": []string{"alice"}}, 400, []string{"client_id"}},
 		{"client with a space", map[string]any{"client_id": "cli web", "users": []string{"alice"}}, 400, []string{"client_id"}},
+		{"client that does not exist", map[string]any{"client_id": "cli_nonesuch", "users": []string{"alice"}}, 400, []string{"client_id"}},
 		{"nobody", map[string]any{"client_id": web}, 400, []string{"users"}},
 		{"blank policy only", map[string]any{"client_id": web, "policy": "  \n"}, 400, []string{"users"}},
 		{"unknown user", map[string]any{"client_id": web, "users": []string{"ghost"}}, 400, []string{"users"}},

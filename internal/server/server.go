@@ -34,6 +34,7 @@ import (
 	"github.com/agentguard/agentguard/internal/resource"
 	"github.com/agentguard/agentguard/internal/scim"
 	"github.com/agentguard/agentguard/internal/signin"
+	"github.com/agentguard/agentguard/internal/store"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
 	"github.com/agentguard/agentguard/internal/token"
 	"github.com/agentguard/agentguard/internal/topology"
@@ -212,6 +213,13 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	(&scim.Handler{Dir: s.Directory, Tokens: s.Store, Audit: s.Audit, Now: s.now, BaseURL: s.Config.Issuer + "/scim/v2"}).Register(mux)
 	(&policy.Handler{Store: s.Store, Directory: s.Directory, Engine: s.Policy, Audit: s.Audit, Now: s.now,
 		Agent: func(ctx context.Context, id string) error { _, err := s.Store.GetAgent(ctx, id); return err },
+		Client: func(ctx context.Context, id string) error {
+			_, found, err := s.inboundCaller(ctx, id)
+			if err == nil && !found {
+				err = store.ErrNotFound
+			}
+			return err
+		},
 	}).Register(mux, auth.Require)
 	(&resource.Handler{Store: s.Store, Audit: s.Audit, Now: s.now}).Register(mux, auth.Require)
 	(&grant.Handler{Store: s.Store, Resources: s.Store, Audit: s.Audit, Now: s.now,
@@ -229,12 +237,28 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 		Auth: agentAuth, Tokens: s.Tokens, Envelope: s.Envelope, Audit: s.Audit, Metrics: credMetrics,
 		MaxBody: s.Config.GatewayMaxBody, Timeout: s.Config.GatewayTimeout, AllowInsecure: s.Config.AllowInsecureUpstreams,
 	}).Register(mux)
-	(&topology.Handler{Store: s.Store, Clients: topology.InboundClients(s.Store)}).Register(mux, auth.Require)
+	(&topology.Handler{Store: s.Store, Clients: topology.InboundClients(s.Store, s.inboundCaller)}).Register(mux, auth.Require)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttpHandler(s.Registry))
 	mux.HandleFunc("/api/", notFound)
 	return s.middleware(mux)
+}
+
+// inboundCaller names what an inbound rule admits users through: a client (app), or
+// an agent for chained delegation (its delegated token is the subject token).
+func (s *Server) inboundCaller(ctx context.Context, id string) (name string, found bool, err error) {
+	if c, err := s.Store.GetClient(ctx, id); err == nil {
+		return c.Name, true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", false, err
+	}
+	if a, err := s.Store.GetAgent(ctx, id); err == nil {
+		return a.Name, true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", false, err
+	}
+	return "", false, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

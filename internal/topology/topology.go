@@ -30,13 +30,14 @@ const (
 
 // Edge kinds and statuses.
 const (
-	KindInbound = "inbound"  // client → agent: users reach the agent through it
-	KindAPIKey  = "api_key"  // agent → node: an API key credential
-	KindOAuth   = "oauth"    // agent → node: tokens of an OAuth provider
-	KindGrant   = "grant"    // agent → enterprise service: scopes on its audience
-	StatusOK    = "ok"       // usable
-	StatusFail  = "failing"  // the OAuth provider's last token request failed
-	StatusOff   = "disabled" // the agent is disabled: nothing works
+	KindInbound   = "inbound"  // client → agent: users reach the agent through it
+	KindAPIKey    = "api_key"  // agent → node: an API key credential
+	KindOAuth     = "oauth"    // agent → node: tokens of an OAuth provider
+	KindGrant     = "grant"    // agent → enterprise service: scopes on its audience
+	StatusOK      = "ok"       // usable
+	StatusFail    = "failing"  // the OAuth provider's last token request failed
+	StatusOff     = "disabled" // the agent is disabled: nothing works
+	StatusMissing = "missing"  // an inbound rule names a client that no longer exists
 )
 
 // Node is one vertex. Fields beyond id, type and label depend on the type.
@@ -82,9 +83,13 @@ type RuleLister interface {
 	ListInboundRules(ctx context.Context, agentID string) ([]policy.Rule, error)
 }
 
+// Namer names the id an inbound rule admits users through: a client's name, or an
+// agent's for chained delegation. found is false when neither exists any more.
+type Namer func(ctx context.Context, id string) (label string, found bool, err error)
+
 // InboundClients is a ClientSource: the distinct clients the agent's inbound rules
-// name, labelled with their client id, and each with the number of rules as detail.
-func InboundClients(rules RuleLister) ClientSource {
+// name, labelled by name (nil: by id); a client that no longer exists is "missing".
+func InboundClients(rules RuleLister, name Namer) ClientSource {
 	return func(ctx context.Context, agentID string) ([]ClientNode, error) {
 		rs, err := rules.ListInboundRules(ctx, agentID)
 		if err != nil {
@@ -93,10 +98,23 @@ func InboundClients(rules RuleLister) ClientSource {
 		var out []ClientNode
 		seen := map[string]bool{}
 		for _, r := range rs {
-			if !seen[r.ClientID] {
-				seen[r.ClientID] = true
-				out = append(out, ClientNode{ID: r.ClientID, Label: r.ClientID})
+			if seen[r.ClientID] {
+				continue
 			}
+			seen[r.ClientID] = true
+			n := ClientNode{ID: r.ClientID, Label: r.ClientID}
+			if name != nil {
+				label, found, err := name(ctx, r.ClientID)
+				if err != nil {
+					return nil, err
+				}
+				if !found {
+					n.Status = StatusMissing
+				} else if label != "" {
+					n.Label = label
+				}
+			}
+			out = append(out, n)
 		}
 		return out, nil
 	}

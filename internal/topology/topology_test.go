@@ -71,19 +71,26 @@ func TestTopology(t *testing.T) {
 		t.Fatalf("token from the broken provider: HTTP %d", code)
 	}
 
-	// Users reach the agent through the client of its inbound rules (two rules, one client).
+	// Users reach the agent through the client of its inbound rules (two rules, one
+	// client), shown by the client's name.
+	var portal struct{ ID string }
+	if code := s.Do(t, "POST", "/api/v1/clients", map[string]any{"name": "HR portal", "type": "spa", "redirect_uris": []string{"https://portal.example.com/cb"}}, &portal); code != 201 {
+		t.Fatalf("create client: HTTP %d", code)
+	}
 	do("POST", "/api/v1/groups", map[string]any{"name": "hr"}, 201)
 	for range 2 {
-		do("POST", "/api/v1/agents/"+id+"/inbound", map[string]any{"client_id": "cli_portal", "groups": []string{"hr"}}, 201)
+		do("POST", "/api/v1/agents/"+id+"/inbound", map[string]any{"client_id": portal.ID, "groups": []string{"hr"}}, 201)
 	}
+	// A rule cannot name a client that does not exist.
+	do("POST", "/api/v1/agents/"+id+"/inbound", map[string]any{"client_id": "cli_nonexistent", "groups": []string{"hr"}}, 400)
 
 	var g topology.Graph
 	do("GET", "/api/v1/agents/"+id+"/topology", nil, 200)
 	s.Do(t, "GET", "/api/v1/agents/"+id+"/topology", nil, &g)
-	if c, ok := find(g, "client:cli_portal"); !ok || c.Type != "client" {
+	if c, ok := find(g, "client:"+portal.ID); !ok || c.Type != "client" || c.Label != "HR portal" || c.Status != "ok" {
 		t.Fatalf("client node %+v in %+v", c, g.Nodes)
 	}
-	if e, _ := edgeTo(g, "agent:"+id); e.From != "client:cli_portal" || e.Kind != "inbound" || e.Status != "ok" {
+	if e, _ := edgeTo(g, "agent:"+id); e.From != "client:"+portal.ID || e.Kind != "inbound" || e.Status != "ok" {
 		t.Fatalf("client edge %+v", e)
 	}
 	if len(g.Nodes) != 5 || len(g.Edges) != 4 {
@@ -115,6 +122,16 @@ func TestTopology(t *testing.T) {
 	}
 	if e, _ := edgeTo(g, rsNode.ID); e.Kind != "grant" || e.Status != "ok" {
 		t.Fatalf("grant edge %+v", e)
+	}
+
+	// A deleted client stays in the graph, marked missing, while rules name it.
+	do("DELETE", "/api/v1/clients/"+portal.ID, nil, 204)
+	s.Do(t, "GET", "/api/v1/agents/"+id+"/topology", nil, &g)
+	if c, _ := find(g, "client:"+portal.ID); c.Status != "missing" {
+		t.Fatalf("node of a deleted client %+v", c)
+	}
+	if e, _ := edgeTo(g, "agent:"+id); e.Status != "missing" {
+		t.Fatalf("edge from a deleted client %+v", e)
 	}
 
 	do("PATCH", "/api/v1/agents/"+id, map[string]any{"status": "disabled"}, 200)
