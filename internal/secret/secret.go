@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,13 +21,52 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 
 // NewID returns prefix_ followed by 26 characters: 48 bits of milliseconds then 80
 // random bits, so IDs sort by creation time (ULID layout, Crockford alphabet).
+// Within one process they are strictly increasing: an id made in the same
+// millisecond as the previous one adds a random step to its 80 bits instead of
+// drawing new ones (ULID's monotonic mode, with an unpredictable step), so ids
+// made in a row sort in the order they were made.
 func NewID(prefix string) string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
+	ms := uint64(time.Now().UnixMilli())
+	idState.Lock()
+	if ms > idState.ms {
+		idState.ms = ms
+		mustRand(idState.rnd[:])
+	} else {
+		var step [4]byte
+		mustRand(step[:])
+		if addStep(&idState.rnd, uint64(binary.BigEndian.Uint32(step[:]))+1) {
+			idState.ms++ // 80 bits overflowed: borrow the next millisecond
+		}
+	}
+	binary.BigEndian.PutUint64(b[:8], idState.ms<<16)
+	copy(b[6:], idState.rnd[:])
+	idState.Unlock()
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// idState is the last id's millisecond and random part.
+var idState struct {
+	sync.Mutex
+	ms  uint64
+	rnd [10]byte
+}
+
+// addStep adds step to the big-endian 80-bit r and reports a carry out of it.
+func addStep(r *[10]byte, step uint64) bool {
+	carry := step
+	for i := len(r) - 1; i >= 0 && carry > 0; i-- {
+		sum := uint64(r[i]) + carry&0xff
+		r[i] = byte(sum)
+		carry = carry>>8 + sum>>8
+	}
+	return carry > 0
+}
+
+func mustRand(b []byte) {
+	if _, err := rand.Read(b); err != nil {
 		panic("secret: crypto/rand failed: " + err.Error())
 	}
-	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 
 // New returns prefix_ followed by 32 random bytes in base64url (256 bits).

@@ -28,11 +28,12 @@ func TestNewIDSortableAndUnique(t *testing.T) {
 			t.Fatalf("NewID = %q uses a letter outside the Crockford alphabet", id)
 		}
 	}
-	// Within one millisecond the random part decides the order; across
-	// milliseconds the timestamp must: the decoded 48-bit time never goes back.
+	// Ids made one after another sort in that order, within a millisecond too
+	// (keyring key ids, list cursors and audit ids rely on it), and the decoded
+	// 48-bit time never goes back.
 	for i := 1; i < len(ids); i++ {
-		if idMillis(t, ids[i]) < idMillis(t, ids[i-1]) {
-			t.Fatalf("ids out of time order: %q then %q", ids[i-1], ids[i])
+		if ids[i] <= ids[i-1] || idMillis(t, ids[i]) < idMillis(t, ids[i-1]) {
+			t.Fatalf("ids out of creation order: %q then %q", ids[i-1], ids[i])
 		}
 	}
 	if ms := idMillis(t, ids[0]); ms > time.Now().UnixMilli() || ms < time.Now().Add(-time.Minute).UnixMilli() {
@@ -123,5 +124,30 @@ func TestMatchesAndEqual(t *testing.T) {
 		if got := Equal(tt.a, tt.b); got != tt.want {
 			t.Errorf("Equal(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// The step added within a millisecond carries across bytes and reports an
+// overflow of the 80 bits (then the id borrows the next millisecond).
+func TestAddStepCarries(t *testing.T) {
+	tests := []struct {
+		name      string
+		r         [10]byte
+		step      uint64
+		want      [10]byte
+		overflows bool
+	}{
+		{"low byte", [10]byte{9: 1}, 2, [10]byte{9: 3}, false},
+		{"carry into the next byte", [10]byte{9: 0xff}, 1, [10]byte{8: 1, 9: 0}, false},
+		{"a 32-bit step", [10]byte{}, 1<<32 + 1, [10]byte{5: 1, 9: 1}, false},
+		{"carry through every byte", [10]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 1, [10]byte{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			if got := addStep(&r, tt.step); got != tt.overflows || r != tt.want {
+				t.Fatalf("addStep = %x, overflow %v; want %x, %v", r, got, tt.want, tt.overflows)
+			}
+		})
 	}
 }
