@@ -212,6 +212,9 @@ type Store interface {
 	// PutOAuthToken stores or replaces the cached token under t.Key. It stores
 	// nothing (and returns nil) if the credential is gone.
 	PutOAuthToken(ctx context.Context, t CachedToken) error
+	// DeleteOAuthToken deletes the cached token under key if it is still the one
+	// obtained at createdAt (a newer one another replica stored stays).
+	DeleteOAuthToken(ctx context.Context, key string, createdAt time.Time) error
 	// DeleteExpiredCredentialData deletes cached tokens and previous API key
 	// versions expired at now, and returns how many rows went.
 	DeleteExpiredCredentialData(ctx context.Context, now time.Time) (int64, error)

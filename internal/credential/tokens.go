@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/agentguard/agentguard/internal/kms"
+	"github.com/agentguard/agentguard/internal/secret"
 	"github.com/agentguard/agentguard/internal/store"
 )
 
@@ -162,6 +163,19 @@ func (t *Tokens) Get(ctx context.Context, p *OAuthProvider, scopes []string) (To
 		}
 		return res.Val.(Token), nil
 	}
+}
+
+// Invalidate forgets tok, a token of p for scopes that the upstream service refused
+// (HTTP 401): providers can revoke a token before its expiry, and handing it out
+// until its refresh point would fail every call until then. The next Get fetches a
+// new one. A newer token already cached (by this or another replica) stays.
+func (t *Tokens) Invalidate(ctx context.Context, p *OAuthProvider, scopes []string, tok Token) {
+	key := CacheKey(p.ID, p.Generation, scopes)
+	t.memo.drop(key, tok)
+	if err := t.Store.DeleteOAuthToken(ctx, key, tok.ObtainedAt); err != nil {
+		slog.Warn("forgetting a refused upstream token", "provider", p.Identifier, "err", err)
+	}
+	t.count("invalidated")
 }
 
 func (t *Tokens) timeout() time.Duration {
@@ -433,6 +447,15 @@ func (m *tokenMemo) get(key string) (Token, bool) {
 	t, ok := m.m[key]
 	m.mu.RUnlock()
 	return t, ok
+}
+
+// drop forgets the token under key if it is still t.
+func (m *tokenMemo) drop(key string, t Token) {
+	m.mu.Lock()
+	if cur, ok := m.m[key]; ok && cur.ObtainedAt.Equal(t.ObtainedAt) && secret.Equal(cur.AccessToken, t.AccessToken) {
+		delete(m.m, key)
+	}
+	m.mu.Unlock()
 }
 
 func (m *tokenMemo) put(key string, t Token) {

@@ -63,7 +63,7 @@ func (p *Proxy) Register(mux *http.ServeMux) {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      p.Transport,
-		ModifyResponse: scrubResponse,
+		ModifyResponse: p.onResponse,
 		ErrorHandler:   p.upstreamError,
 		ErrorLog:       slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
 	}
@@ -94,6 +94,9 @@ type forward struct {
 	header string // canonical name of the injected header
 	value  string // its value, with the credential
 	secret string // the credential alone, to scrub from response headers
+	// provider and token are set for an OAuth node: the token injected.
+	provider *credential.OAuthProvider
+	token    credential.Token
 }
 
 type forwardKey struct{}
@@ -158,7 +161,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
 	defer cancel()
-	secret, err := p.secret(ctx, acc)
+	secret, oauthTok, err := p.secret(ctx, acc)
 	var ue *credential.UpstreamError
 	if errors.As(err, &ue) {
 		p.refuse(w, r, ev, "provider failed: "+ue.Reason, ue)
@@ -189,27 +192,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Now().Add(p.Timeout + 5*time.Second))
 	r.Body = http.MaxBytesReader(w, r.Body, p.MaxBody)
 	f := &forward{node: node, target: target, header: tmpl.Name, value: value, secret: secret}
+	if acc.Provider != nil {
+		f.provider, f.token = acc.Provider, oauthTok
+	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, forwardKey{}, f)))
 }
 
 // secret is the credential value to inject: the current API key, or a token of
-// the OAuth provider for its default scopes.
-func (p *Proxy) secret(ctx context.Context, acc credential.Access) (string, error) {
+// the OAuth provider for its default scopes (returned whole too, so a refusal of it
+// by the upstream can invalidate it).
+func (p *Proxy) secret(ctx context.Context, acc credential.Access) (string, credential.Token, error) {
 	if acc.APIKey != nil {
 		v, err := p.Envelope.Open(ctx, acc.APIKey.Sealed, credential.APIKeyAAD(credential.VersionID(acc.Node.CredentialID, acc.APIKey.Version)))
 		if err != nil {
-			return "", fmt.Errorf("open API key %s: %w", acc.Node.Identifier, err)
+			return "", credential.Token{}, fmt.Errorf("open API key %s: %w", acc.Node.Identifier, err)
 		}
 		s := string(v)
 		clear(v)
-		return s, nil
+		return s, credential.Token{}, nil
 	}
 	scopes, err := credential.ResolveScopes(acc.Provider, nil)
 	if err != nil {
-		return "", err
+		return "", credential.Token{}, err
 	}
 	tok, err := p.Tokens.Get(ctx, acc.Provider, scopes)
-	return tok.AccessToken, err
+	return tok.AccessToken, tok, err
 }
 
 // restOfPath is the request path after /gateway/<node>, as sent (escaped).
@@ -242,6 +249,19 @@ func rewrite(pr *httputil.ProxyRequest) {
 	h.Del("Proxy-Authorization")
 	h.Del(f.header)
 	h.Set(f.header, f.value)
+}
+
+// onResponse runs on every upstream answer: a 401 to an injected OAuth token means
+// the provider no longer honours it (revoked, or its key rotated), so the cached
+// token is forgotten and the agent's next call gets a new one; then the headers
+// are scrubbed.
+func (p *Proxy) onResponse(resp *http.Response) error {
+	if f, ok := resp.Request.Context().Value(forwardKey{}).(*forward); ok && f.provider != nil && resp.StatusCode == http.StatusUnauthorized {
+		if scopes, err := credential.ResolveScopes(f.provider, nil); err == nil {
+			p.Tokens.Invalidate(context.WithoutCancel(resp.Request.Context()), f.provider, scopes, f.token)
+		}
+	}
+	return scrubResponse(resp)
 }
 
 // scrubResponse drops response headers that echo the credential back, and moves

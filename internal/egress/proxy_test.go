@@ -360,3 +360,43 @@ func TestGatewayStreamsTheAnswer(t *testing.T) {
 		t.Fatalf("first event %q, %v", line, err)
 	}
 }
+
+// An upstream that answers 401 to an injected OAuth token (the provider revoked it
+// early) makes the gateway forget it: the agent's next call carries a new token
+// instead of failing until the cached one's refresh point.
+func TestGatewayForgetsAnOAuthTokenTheUpstreamRefuses(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	var issued atomic.Int64
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"upstream-at-%d","token_type":"Bearer","expires_in":3600}`, issued.Add(1))
+	}))
+	defer idp.Close()
+	// The service honours only the second token: the first was revoked.
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer upstream-at-2" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer svc.Close()
+	id, sec := s.Agent(t, "oauth-bot")
+	tok := agentToken(t, s, id, sec)
+	admin(t, s, 201, "POST", "/api/v1/credentials/oauth-providers", map[string]any{"identifier": "crm", "client_id": "cid",
+		"client_secret": "csecret", "token_endpoint": idp.URL + "/token"})
+	admin(t, s, 201, "POST", "/api/v1/agents/"+id+"/outbound", map[string]any{"node_type": "external_service",
+		"credential_type": "oauth_provider", "credential": "crm", "upstream_url": svc.URL})
+
+	if resp, body := gw(t, s, "GET", "/gateway/crm/x", tok, nil, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("first call: HTTP %d, want the upstream's 401\n%s", resp.StatusCode, dump(resp, body))
+	}
+	for i := range 2 {
+		if resp, body := gw(t, s, "GET", "/gateway/crm/x", tok, nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d after the refusal: HTTP %d\n%s", i+2, resp.StatusCode, dump(resp, body))
+		}
+	}
+	if n := issued.Load(); n != 2 {
+		t.Fatalf("%d tokens fetched, want 2 (the refused one, then one cached new one)", n)
+	}
+}

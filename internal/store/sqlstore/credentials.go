@@ -472,6 +472,10 @@ func (s *Store) PutOAuthToken(ctx context.Context, t credential.CachedToken) err
 	return err
 }
 
+func (s *Store) DeleteOAuthToken(ctx context.Context, key string, createdAt time.Time) error {
+	return s.exec(ctx, false, `DELETE FROM oauth_tokens WHERE cache_key = $1 AND created_at = $2`, key, micros(createdAt))
+}
+
 func (s *Store) DeleteExpiredCredentialData(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, q := range []string{

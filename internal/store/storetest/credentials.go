@@ -431,6 +431,17 @@ func testOAuthTokenCache(t *testing.T, s *sqlstore.Store) {
 	_, err = s.GetOAuthToken(ctx, "op_gone/g1/s")
 	wantErr(t, "token of a gone provider", err, store.ErrNotFound)
 
+	// Deleting a token obtained at another time (a replica's newer one) keeps it;
+	// deleting the one obtained at its time removes it, and then nothing is left.
+	mustOK(t, "DeleteOAuthToken of an older token", s.DeleteOAuthToken(ctx, tok.Key, t0))
+	if _, err := s.GetOAuthToken(ctx, tok.Key); err != nil {
+		t.Fatalf("a newer token went with an older one: %v", err)
+	}
+	mustOK(t, "DeleteOAuthToken", s.DeleteOAuthToken(ctx, tok.Key, tok.CreatedAt))
+	_, err = s.GetOAuthToken(ctx, tok.Key)
+	wantErr(t, "deleted token", err, store.ErrNotFound)
+	mustOK(t, "put it back", s.PutOAuthToken(ctx, tok))
+
 	n, err := s.DeleteExpiredCredentialData(ctx, at(90*time.Minute))
 	mustOK(t, "DeleteExpiredCredentialData", err)
 	if n != 0 {
