@@ -120,6 +120,32 @@ func matchURI(registered []string, uri string, native bool) bool {
 	return false
 }
 
+// OriginAllowed reports whether a browser page of origin (scheme://host[:port], as
+// the Origin header sends it) belongs to the client: it is the origin of one of its
+// redirect URIs, where the client's pages run. A native app's loopback redirect URI
+// allows its host on any port, as for redirects. CORS on the token and revocation
+// endpoints is granted by this, like Auth0's "allowed web origins" but derived from
+// what the client already registered.
+func (c Client) OriginAllowed(origin string) bool {
+	o, err := url.Parse(origin)
+	if err != nil || o.Host == "" || o.Path != "" || o.RawQuery != "" || o.User != nil || (o.Scheme != "https" && o.Scheme != "http") {
+		return false
+	}
+	for _, r := range c.RedirectURIs {
+		u, err := url.Parse(r)
+		if err != nil || !strings.EqualFold(u.Scheme, o.Scheme) {
+			continue
+		}
+		if strings.EqualFold(u.Host, o.Host) {
+			return true
+		}
+		if c.Type == TypeNative && u.Scheme == "http" && u.Port() == "" && loopbackIP(u.Hostname()) && strings.EqualFold(u.Hostname(), o.Hostname()) {
+			return true
+		}
+	}
+	return false
+}
+
 // loopbackIP reports whether host is a loopback IP literal (not the name localhost,
 // which RFC 8252 §8.3 advises against).
 func loopbackIP(host string) bool {

@@ -120,3 +120,34 @@ func FuzzRedirectURI(f *testing.F) {
 		}
 	})
 }
+
+// A page may read the token endpoint's answer only from the origin of one of the
+// client's redirect URIs; a native app's loopback URI allows any port.
+func TestOriginAllowed(t *testing.T) {
+	spa := Client{Type: TypeSPA, RedirectURIs: []string{"https://app.example.com/callback", "http://localhost:5173/cb"}}
+	native := Client{Type: TypeNative, RedirectURIs: []string{"http://127.0.0.1/cb"}}
+	tests := []struct {
+		c      Client
+		origin string
+		want   bool
+	}{
+		{spa, "https://app.example.com", true},
+		{spa, "https://APP.example.com", true}, // hosts compare without case
+		{spa, "http://localhost:5173", true},
+		{spa, "http://localhost:5174", false},  // other port
+		{spa, "http://app.example.com", false}, // other scheme
+		{spa, "https://app.example.com.evil.example", false},
+		{spa, "https://evil.example", false},
+		{spa, "https://app.example.com/callback", false}, // an origin has no path
+		{spa, "null", false},
+		{spa, "", false},
+		{native, "http://127.0.0.1:53211", true},
+		{native, "http://127.0.0.2:53211", false},
+		{Client{Type: TypeSPA, RedirectURIs: []string{"http://127.0.0.1/cb"}}, "http://127.0.0.1:8080", false}, // any port only for native apps
+	}
+	for _, tt := range tests {
+		if got := tt.c.OriginAllowed(tt.origin); got != tt.want {
+			t.Errorf("%s client %v: OriginAllowed(%q) = %v, want %v", tt.c.Type, tt.c.RedirectURIs, tt.origin, got, tt.want)
+		}
+	}
+}

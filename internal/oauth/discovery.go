@@ -97,12 +97,14 @@ func (s *Server) grantTypes() []string {
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(s.Metadata())
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	allowAnyOrigin(w)
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	// Short enough that verifiers see a rotation well inside a token lifetime.
 	w.Header().Set("Cache-Control", "public, max-age=300")

@@ -149,9 +149,12 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
+	mux.HandleFunc("OPTIONS /oauth2/token", preflight("POST"))
+	mux.HandleFunc("OPTIONS /oauth2/revoke", preflight("POST"))
 	if s.signsInUsers() {
 		mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
 		mux.HandleFunc("POST /oauth2/userinfo", s.handleUserinfo)
+		mux.HandleFunc("OPTIONS /oauth2/userinfo", preflight("GET, POST"))
 	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)

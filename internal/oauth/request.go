@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"github.com/agentguard/agentguard/internal/client"
 	"mime"
 	"net/http"
 	"net/url"
@@ -78,4 +79,12 @@ func parseTokenRequest(r *http.Request, form url.Values) (*tokenRequest, *Error)
 		return nil, invalidScope("scope is over 4096 bytes")
 	}
 	return req, nil
+}
+
+// app is the client (app) that authenticated, or nil.
+func (req *tokenRequest) app() *client.Client {
+	if req == nil || req.client == nil {
+		return nil
+	}
+	return req.client.App
 }

@@ -34,10 +34,14 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		if s.record(ctx, ev) != nil {
 			e = serverError()
 		}
+		if form != nil {
+			s.allowClientOrigin(ctx, w, r, nil, claimedClient(r, form))
+		}
 		writeOAuthError(w, e)
 		return
 	}
 	setCaller(&ev, caller.ID())
+	s.allowClientOrigin(ctx, w, r, caller.App, "")
 	if raw := form.Get("token"); secret.HasPrefix(raw, RefreshTokenPrefix) && s.Refresh != nil {
 		e = s.revokeRefresh(ctx, caller, raw, &ev)
 		if e != nil && e.Code == "server_error" {

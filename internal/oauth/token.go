@@ -68,9 +68,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if s.recordAll(ctx, ev, extra) != nil {
 			e = serverError()
 		}
+		s.allowClientOrigin(ctx, w, r, req.app(), claimedClient(r, form))
 		writeOAuthError(w, e)
 		return
 	}
+	s.allowClientOrigin(ctx, w, r, req.app(), "")
 	if s.recordAll(ctx, resp.event, req.events) != nil {
 		s.metrics.tokens.WithLabelValues(grantType, "server_error").Inc()
 		writeOAuthError(w, serverError())

@@ -22,6 +22,7 @@ type userinfo struct {
 // scope, sent as a Bearer token (RFC 6750 §2.1). Errors carry the RFC 6750 challenge.
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	allowAnyOrigin(w)
 	ev := audit.Event{Category: audit.CategoryToken, Action: "token.userinfo", Decision: audit.Deny, ResourceType: "user"}
 	fail := func(status int, code, desc string) {
 		ev.Reason = code + ": " + desc
