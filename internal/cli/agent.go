@@ -17,13 +17,18 @@ type agentJSON struct {
 	AccessIdentity string    `json:"access_identity"`
 	Audience       string    `json:"audience"`
 	Status         string    `json:"status"`
+	Orphaned       bool      `json:"orphaned"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 
 var agentView = view[agentJSON]{
 	header: []string{"ID", "NAME", "OWNER", "TYPE", "ACCESS", "STATUS", "AUDIENCE", "CREATED"},
 	row: func(a agentJSON) []string {
-		return []string{a.ID, a.Name, a.Owner, a.Type, a.AccessIdentity, a.Status, a.Audience, timeCell(&a.CreatedAt)}
+		status := a.Status
+		if a.Orphaned {
+			status += ", orphaned"
+		}
+		return []string{a.ID, a.Name, a.Owner, a.Type, a.AccessIdentity, status, a.Audience, timeCell(&a.CreatedAt)}
 	},
 }
 
@@ -107,7 +112,7 @@ func newAgentListCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&owner, "owner", "", "only agents with this owner")
-	f.StringVar(&status, "status", "", "only active or disabled agents")
+	f.StringVar(&status, "status", "", "only active, disabled or orphaned agents (orphaned: the owner was deleted or deprovisioned)")
 	f.StringVar(&typ, "type", "", "only autonomous or interactive agents")
 	f.StringVar(&q, "q", "", "only agents whose name or description contains this text")
 	f.IntVar(&limit, "limit", 0, "at most this many (1-500; server default 50)")

@@ -103,7 +103,13 @@ func TestDirectoryCommands(t *testing.T) {
 	}
 	fails(t, s, "ldap.url", "idp", "add", "ldap", "--name", "x", "--url", "ldap://ldap.example.com", "--user-base-dn", "dc=x")
 	ok(t, s, "idp", "delete", p.ID)
+	// Deleting a user orphans the agents they own; the list says so.
+	ok(t, s, "agent", "create", "--name", "bobs-bot", "--owner", "bob")
 	ok(t, s, "user", "delete", "bob")
+	if r := ok(t, s, "agent", "list", "--status", "orphaned"); !strings.Contains(r.stdout, "bobs-bot") ||
+		!strings.Contains(r.stdout, "active, orphaned") || strings.Contains(r.stdout, "hr-bot") {
+		t.Fatalf("agent list --status orphaned:\n%s", r.stdout)
+	}
 	ok(t, s, "group", "delete", "hr")
 }
 

@@ -275,45 +275,17 @@ func (h *Handler) filterGroups(ctx context.Context, f Filter, start, count int) 
 		lookups = []user.GroupFilter{{}}
 	}
 	needMembers := mentions(f, "members")
-	var matches []user.Group
-	seen := map[string]bool{}
-	scanned := 0
-	for _, lf := range lookups {
-		lf.Source = user.SourceSCIM
-		cursor := ""
-		for {
-			gs, next, err := h.Dir.Store.ListGroups(ctx, lf, store.MaxLimit, cursor)
-			if err != nil {
-				return nil, 0, err
-			}
-			for _, g := range gs {
-				if scanned++; scanned > maxScan {
-					return nil, 0, &Error{Status: 400, ScimType: "tooMany", Detail: fmt.Sprintf(
-						"the filter would read more than %d groups; narrow it with displayName eq, externalId eq or id eq", maxScan)}
-				}
-				if seen[g.ID] {
-					continue
-				}
-				seen[g.ID] = true
-				res, err := h.groupResource(ctx, g, needMembers)
-				if err != nil {
-					return nil, 0, err
-				}
-				if Match(f, res) {
-					matches = append(matches, g)
-				}
-			}
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
-	}
-	slices.SortFunc(matches, func(a, b user.Group) int { return strings.Compare(a.ID, b.ID) })
-	total := len(matches)
-	from := min(start-1, total)
-	to := min(from+count, total)
-	return matches[from:to], total, nil
+	return scan[user.Group, user.GroupFilter]{
+		list: func(ctx context.Context, lf user.GroupFilter, cursor string) ([]user.Group, string, error) {
+			lf.Source = user.SourceSCIM
+			return h.Dir.Store.ListGroups(ctx, lf, store.MaxLimit, cursor)
+		},
+		id: func(g user.Group) string { return g.ID },
+		render: func(ctx context.Context, g user.Group) (map[string]any, error) {
+			return h.groupResource(ctx, g, needMembers)
+		},
+		what: "groups", narrow: "displayName eq, externalId eq or id eq",
+	}.run(ctx, lookups, f, start, count)
 }
 
 func (h *Handler) replaceGroup(w http.ResponseWriter, r *http.Request, _ Token) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/agentguard/agentguard/internal/api"
@@ -238,45 +237,17 @@ func (h *Handler) filterUsers(ctx context.Context, refs *groupRefs, f Filter, st
 	if !indexed {
 		lookups = []user.Filter{{}}
 	}
-	var matches []user.User
-	seen := map[string]bool{}
-	scanned := 0
-	for _, lf := range lookups {
-		lf.Source = user.SourceSCIM
-		cursor := ""
-		for {
-			us, next, err := h.Dir.Store.ListUsers(ctx, lf, store.MaxLimit, cursor)
-			if err != nil {
-				return nil, 0, err
-			}
-			for _, u := range us {
-				if scanned++; scanned > maxScan {
-					return nil, 0, &Error{Status: 400, ScimType: "tooMany", Detail: fmt.Sprintf(
-						"the filter would read more than %d users; narrow it with userName eq, externalId eq, id eq or emails eq", maxScan)}
-				}
-				if seen[u.ID] {
-					continue
-				}
-				seen[u.ID] = true
-				res, err := h.resource(ctx, refs, u)
-				if err != nil {
-					return nil, 0, err
-				}
-				if Match(f, res) {
-					matches = append(matches, u)
-				}
-			}
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
-	}
-	slices.SortFunc(matches, func(a, b user.User) int { return strings.Compare(a.ID, b.ID) })
-	total := len(matches)
-	from := min(start-1, total)
-	to := min(from+count, total)
-	return matches[from:to], total, nil
+	return scan[user.User, user.Filter]{
+		list: func(ctx context.Context, lf user.Filter, cursor string) ([]user.User, string, error) {
+			lf.Source = user.SourceSCIM
+			return h.Dir.Store.ListUsers(ctx, lf, store.MaxLimit, cursor)
+		},
+		id: func(u user.User) string { return u.ID },
+		render: func(ctx context.Context, u user.User) (map[string]any, error) {
+			return h.resource(ctx, refs, u)
+		},
+		what: "users", narrow: "userName eq, externalId eq, id eq or emails eq",
+	}.run(ctx, lookups, f, start, count)
 }
 
 func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request, _ Token) {
