@@ -59,6 +59,8 @@ func (a *webApp) handler() http.Handler {
 	mux.HandleFunc("GET /callback", a.callback)
 	mux.HandleFunc("POST /chat", a.chat)
 	mux.HandleFunc("POST /logout", a.logout)
+	// Browsers ask for a favicon; a 404 would be an error in every visitor's console.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux
 }
 
@@ -180,18 +182,18 @@ func (a *webApp) session(r *http.Request) *session {
 func (a *webApp) chat(w http.ResponseWriter, r *http.Request) {
 	s := a.session(r)
 	if s == nil {
-		http.Error(w, `{"error":"sign in first"}`, http.StatusUnauthorized)
+		jsonError(w, http.StatusUnauthorized, "sign in first")
 		return
 	}
 	if r.Header.Get("X-Demo-Chat") != "1" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		http.Error(w, `{"error":"send JSON with X-Demo-Chat: 1"}`, http.StatusBadRequest)
+		jsonError(w, http.StatusBadRequest, "send JSON with X-Demo-Chat: 1")
 		return
 	}
 	var in struct {
 		Message string `json:"message"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&in); err != nil || strings.TrimSpace(in.Message) == "" {
-		http.Error(w, `{"error":"send {\"message\": \"...\"}"}`, http.StatusBadRequest)
+		jsonError(w, http.StatusBadRequest, `send {"message": "..."}`)
 		return
 	}
 	a.hops.Printf("browser", "web", "%q", in.Message)
@@ -201,7 +203,7 @@ func (a *webApp) chat(w http.ResponseWriter, r *http.Request) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.http.Do(req)
 	if err != nil {
-		http.Error(w, `{"error":"the agent cannot be reached"}`, http.StatusBadGateway)
+		jsonError(w, http.StatusBadGateway, "the agent cannot be reached")
 		return
 	}
 	defer resp.Body.Close()
@@ -222,6 +224,14 @@ func (a *webApp) chat(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(out)
 }
 
+// jsonError answers the chat page's script in JSON, as application/json.
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
 func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		a.mu.Lock()
@@ -234,7 +244,9 @@ func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *webApp) page(w http.ResponseWriter, r *http.Request) {
 	nonce := random()
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+"'; form-action 'self'")
+	// default-src 'self' also covers connect-src, for fetch('/chat'); frame-ancestors
+	// and base-uri do not fall back to it, so they are set too.
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+"'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	data := map[string]any{"Nonce": nonce, "User": ""}
@@ -244,30 +256,47 @@ func (a *webApp) page(w http.ResponseWriter, r *http.Request) {
 	pageTemplate.Execute(w, data)
 }
 
+// The page is checked in headless Chromium (chromium_test.go): no console errors or
+// CSP violations, every control named, text contrast of at least 4.5:1.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>agentguard demo</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>agentguard demo</title>
 <style nonce="{{.Nonce}}">
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
-#log p{margin:.4rem 0} .you{color:#0b5} .bot{color:#05b} .hop{color:#666;font-size:.85rem;margin-left:1rem}
+.who{display:flex;gap:1rem;align-items:center;flex-wrap:wrap} .who p{margin:0}
+#log p{margin:.4rem 0} .you{color:#136c3a} .bot{color:#05b} .hop{color:#666;font-size:.85rem;margin-left:1rem}
 input[type=text]{width:70%;padding:.4rem} button{padding:.4rem .8rem}
 </style></head><body>
 <h1>agentguard demo</h1>
 {{if .User}}
-<p>Signed in as <strong>{{.User}}</strong>. <form method="post" action="/logout"><button>Sign out</button></form></p>
+<div class="who"><p>Signed in as <strong>{{.User}}</strong>.</p><form method="post" action="/logout"><button>Sign out</button></form></div>
 <p>Try: <em>What is the weather in Hangzhou?</em> or <em>Call my enterprise service</em>.</p>
-<div id="log" aria-live="polite"></div>
+<div id="log" role="log" aria-live="polite"></div>
 <form id="f"><label for="m">Message</label> <input id="m" type="text" autocomplete="off" value="What is the weather in Hangzhou?"> <button>Send</button></form>
 <script nonce="{{.Nonce}}">
 const log = document.getElementById('log');
 function line(cls, text){ const p=document.createElement('p'); p.className=cls; p.textContent=text; log.appendChild(p); }
 document.getElementById('f').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const m = document.getElementById('m'); const msg = m.value.trim(); if (!msg) return;
+  const m = document.getElementById('m'), send = e.target.querySelector('button');
+  const msg = m.value.trim(); if (!msg || send.disabled) return;
   line('you', 'You: ' + msg); m.value = '';
-  const r = await fetch('/chat', {method:'POST', headers:{'Content-Type':'application/json','X-Demo-Chat':'1'}, body: JSON.stringify({message: msg})});
-  const out = await r.json();
-  if (out.answer) { line('bot', 'Agent: ' + out.answer); (out.hops||[]).forEach(h => line('hop', '· ' + h)); }
-  else line('bot', 'Error: ' + (out.error || r.status));
+  // One question at a time, so the answers come in the order asked.
+  send.disabled = true; log.setAttribute('aria-busy', 'true');
+  try {
+    const r = await fetch('/chat', {method:'POST', headers:{'Content-Type':'application/json','X-Demo-Chat':'1'}, body: JSON.stringify({message: msg})});
+    let out = {};
+    try { out = await r.json(); } catch { out = {error: 'the web app answered HTTP ' + r.status}; }
+    if (out.answer) { line('bot', 'Agent: ' + out.answer); (out.hops||[]).forEach(h => line('hop', '· ' + h)); }
+    else line('bot', 'Error: ' + (out.error || 'HTTP ' + r.status));
+  } catch {
+    // fetch rejects when the web app cannot be reached: say so in the page
+    // instead of an unhandled rejection in the console.
+    line('bot', 'Error: the web app cannot be reached; is the demo still running?');
+  } finally {
+    send.disabled = false; log.removeAttribute('aria-busy'); m.focus();
+  }
 });
 </script>
 {{else}}
