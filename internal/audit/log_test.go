@@ -231,3 +231,80 @@ func TestTwoWritersOnePostgresChain(t *testing.T) {
 		t.Fatalf("verify = %+v, want ok with 480 events", r)
 	}
 }
+
+// gatedStore records the size of each batch and holds the first one until
+// release is closed, so a test can line events up behind it.
+type gatedStore struct {
+	audit.Store
+	release chan struct{}
+	mu      sync.Mutex
+	batches []int
+}
+
+func (g *gatedStore) AppendAuditEvents(ctx context.Context, events []audit.Event) error {
+	g.mu.Lock()
+	first := len(g.batches) == 0
+	g.batches = append(g.batches, len(events))
+	g.mu.Unlock()
+	if first {
+		<-g.release
+	}
+	return g.Store.AppendAuditEvents(ctx, events)
+}
+
+func (g *gatedStore) sizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.batches...)
+}
+
+// Under concurrent load the writer keeps gathering for CommitDelay once several
+// events wait, so events that arrive a moment later share their transaction;
+// a lone event is written at once however long the delay.
+func TestCommitDelayGathersConcurrentEventsAndNeverDelaysALoneOne(t *testing.T) {
+	f := open(t, sqlstore.SQLite)
+	g := &gatedStore{Store: f.store, release: make(chan struct{})}
+	l := newLog(t, g, audit.Options{MaxBatch: 4, CommitDelay: time.Hour})
+
+	var wg sync.WaitGroup
+	recordAsync := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Record(context.Background(), event(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor := func(what string, ok func() bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("gave up waiting for %s; batches %v", what, g.sizes())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	// A lone event: written at once although CommitDelay is an hour.
+	recordAsync(0)
+	waitFor("the first batch", func() bool { return len(g.sizes()) == 1 })
+	// Two more queue behind it; once released, the writer finds them both
+	// waiting and gathers until the batch is full (MaxBatch 4) instead of
+	// writing two at once.
+	recordAsync(1)
+	recordAsync(2)
+	waitFor("two queued events", func() bool { return l.Queued() == 2 })
+	close(g.release)
+	// The writer has taken both; without the delay it would write them now.
+	waitFor("the writer to take them", func() bool { return l.Queued() == 0 })
+	recordAsync(3)
+	recordAsync(4)
+	wg.Wait()
+	if got := g.sizes(); len(got) != 2 || got[0] != 1 || got[1] != 4 {
+		t.Fatalf("batches %v, want [1 4]", got)
+	}
+	if r := verify(t, f.store); !r.OK || r.Events != 5 {
+		t.Fatalf("verify: %+v", r)
+	}
+}

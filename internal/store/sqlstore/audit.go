@@ -45,6 +45,13 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 			return fmt.Errorf("prepare the audit insert: %w", s.auditInsertErr)
 		}
 	}
+	if s.dialect == SQLite {
+		// A cancellable context makes the SQLite driver start a watcher goroutine
+		// per statement; the audit writer never cancels a batch (its callers wait
+		// for it whatever happens to their requests) and lock waits are bounded by
+		// busy_timeout, so it runs without one.
+		ctx = context.WithoutCancel(ctx)
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		q := `SELECT seq, hash, time FROM audit_head WHERE id = 1`
 		if s.dialect == Postgres {
@@ -109,33 +116,13 @@ func (s *Store) insertAuditOneByOne(ctx context.Context, tx *sql.Tx, events []au
 	return nil
 }
 
-// SearchAuditEvents builds one WHERE clause from the set filters. agent_id, user,
-// client_id and resource have an index ending in seq, so ORDER BY seq DESC LIMIT n
-// is a backward range scan of that index; category, action and decision are
-// checked on its rows (or on a backward scan of seq); a time range becomes seq
-// bounds (auditSeqRange).
+// SearchAuditEvents builds one WHERE clause from the set filters (auditFieldFilters)
+// plus seq bounds for a time range (auditSeqRange) and the cursor, newest first.
 func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
-	var where []string
-	var args []any
+	where, args := s.auditFieldFilters(f)
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	// SQLite has no statistics to choose between two usable indexes and may pick
-	// the less selective one (category over agent_id), scanning far more rows. The
-	// filters are listed most selective first; on SQLite all but the first are
-	// written as +column, which keeps them out of index selection.
-	plus := ""
-	for _, c := range []struct{ col, v string }{
-		{"agent_id", f.AgentID}, {"client_id", f.ClientID}, {"user_name", f.User}, {"resource", f.Resource},
-		{"resource_type", f.ResourceType}, {"action", f.Action}, {"category", f.Category}, {"decision", f.Decision},
-	} {
-		if c.v != "" {
-			add(plus+c.col+" = $%d", c.v)
-			if s.dialect == SQLite && c.col != "resource" {
-				plus = "+"
-			}
-		}
 	}
 	if !f.From.IsZero() || !f.To.IsZero() {
 		lo, hi, err := s.auditSeqRange(ctx, f.From, f.To)
@@ -174,6 +161,38 @@ func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.
 		return nil, err
 	}
 	return collect(rows, func(r *sql.Rows) (audit.Event, error) { return scanAuditEvent(r) })
+}
+
+// auditFieldFilters returns the conditions and arguments for f's field filters.
+// agent_id, user and client_id (partial indexes: non-empty values only, migration
+// 00009) and resource have an index ending in seq, so ORDER BY seq DESC LIMIT n is
+// a backward range scan of that index; category, action and decision are checked
+// on its rows (or on a backward scan of seq).
+func (s *Store) auditFieldFilters(f audit.Filter) (where []string, args []any) {
+	// SQLite has no statistics to choose between two usable indexes and may pick
+	// the less selective one (category over agent_id), scanning far more rows. The
+	// filters are listed most selective first; on SQLite all but the first are
+	// written as +column, which keeps them out of index selection.
+	plus := ""
+	for _, c := range []struct{ col, v string }{
+		{"agent_id", f.AgentID}, {"client_id", f.ClientID}, {"user_name", f.User}, {"resource", f.Resource},
+		{"resource_type", f.ResourceType}, {"action", f.Action}, {"category", f.Category}, {"decision", f.Decision},
+	} {
+		if c.v == "" {
+			continue
+		}
+		args = append(args, c.v)
+		where = append(where, fmt.Sprintf("%s%s = $%d", plus, c.col, len(args)))
+		if plus == "" && (c.col == "agent_id" || c.col == "client_id" || c.col == "user_name") {
+			// A planner uses a partial index only for a query that implies its
+			// condition; the value is never empty here, so this changes no result.
+			where = append(where, c.col+" <> ''")
+		}
+		if s.dialect == SQLite && c.col != "resource" {
+			plus = "+"
+		}
+	}
+	return where, args
 }
 
 // auditSeqRange maps a time range to seq bounds (0 = unbounded) by binary search on

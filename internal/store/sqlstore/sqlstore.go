@@ -57,6 +57,11 @@ type Store struct {
 	auditInsertOnce sync.Once
 	auditInsert     *sql.Stmt
 	auditInsertErr  error
+
+	// SQLite only: the background checkpointer's connection and its stop signal.
+	ckpt               *sql.DB
+	ckptStop, ckptDone chan struct{}
+	closeOnce          sync.Once
 }
 
 // Open connects to databaseURL (postgres://… or postgresql://…), or, when it is
@@ -102,6 +107,10 @@ func openSQLite(path string) (*Store, error) {
 	} else {
 		f.Close()
 	}
+	// synchronous=NORMAL: a commit is in the WAL file (the operating system's
+	// cache) when it returns, so it survives a crash of the process; a power cut
+	// can lose the last commits (docs/audit.md says what that means for the audit
+	// log). The write connection never checkpoints itself (see checkpoint.go).
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	read, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -109,13 +118,23 @@ func openSQLite(path string) (*Store, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	write, err := sql.Open("sqlite", dsn)
+	write, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		read.Close()
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	return &Store{dialect: SQLite, read: newReadPool(read, true), write: write}, nil
+	ckpt, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, err
+	}
+	ckpt.SetMaxOpenConns(1)
+	s := &Store{dialect: SQLite, read: newReadPool(read, true), write: write, ckpt: ckpt,
+		ckptStop: make(chan struct{}), ckptDone: make(chan struct{})}
+	go checkpointLoop(ckpt, s.ckptStop, s.ckptDone)
+	return s, nil
 }
 
 func openPostgres(u string) (*Store, error) {
@@ -161,16 +180,23 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 
-// Close closes the connection pools.
+// Close stops the checkpointer and closes the connection pools.
 func (s *Store) Close() error {
 	var err error
-	if s.auditInsert != nil {
-		err = s.auditInsert.Close()
-	}
-	err = errors.Join(err, s.read.Close())
-	if s.write != s.read.DB {
-		err = errors.Join(err, s.write.Close())
-	}
+	s.closeOnce.Do(func() {
+		if s.auditInsert != nil {
+			err = s.auditInsert.Close()
+		}
+		if s.ckpt != nil {
+			close(s.ckptStop)
+			<-s.ckptDone
+			err = errors.Join(err, s.ckpt.Close())
+		}
+		err = errors.Join(err, s.read.Close())
+		if s.write != s.read.DB {
+			err = errors.Join(err, s.write.Close())
+		}
+	})
 	return err
 }
 
