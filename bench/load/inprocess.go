@@ -45,7 +45,7 @@ func startInProcess(o options) (*child, error) {
 		Addr: addr, Issuer: c.url, DataDir: dir, DatabaseURL: dbURL, KMS: "local",
 		LogFormat: "text", LogLevel: "warn", SigningAlg: o.signingAlg,
 		KeyRotation: 30 * 24 * time.Hour, ShutdownTimeout: 5 * time.Second, GCInterval: time.Minute,
-		AdminToken: c.adminToken,
+		AdminToken: c.adminToken, AuditCommitDelay: o.auditCommitDelay,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, server.Options{DiscardAudit: o.noAudit})

@@ -51,21 +51,22 @@ import (
 )
 
 type options struct {
-	binary      string
-	url         string
-	adminToken  string
-	databaseURL string
-	duration    time.Duration
-	warmup      time.Duration
-	conns       int
-	scenarios   string
-	signingAlg  string
-	format      string
-	label       string
-	keepLogs    bool
-	inProcess   bool
-	cpuProfile  string
-	noAudit     bool
+	binary           string
+	url              string
+	adminToken       string
+	databaseURL      string
+	duration         time.Duration
+	warmup           time.Duration
+	conns            int
+	scenarios        string
+	signingAlg       string
+	format           string
+	label            string
+	keepLogs         bool
+	inProcess        bool
+	cpuProfile       string
+	noAudit          bool
+	auditCommitDelay time.Duration
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 	flag.BoolVar(&o.keepLogs, "server-logs", false, "pass the started server's log through to stderr")
 	flag.BoolVar(&o.inProcess, "in-process", false, "run the server inside this process (for profiling; RSS then includes the load generator)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "with -in-process: write a CPU profile of the measured phases (server and load generator) to this file")
+	flag.DurationVar(&o.auditCommitDelay, "audit-commit-delay", 0, "with -in-process: the server's --audit-commit-delay (for a started binary set AGENTGUARD_AUDIT_COMMIT_DELAY)")
 	flag.BoolVar(&o.noAudit, "no-audit", false, "with -in-process: record no audit events (measures what the audit log costs)")
 	flag.Parse()
 	if err := run(o); err != nil {

@@ -160,6 +160,7 @@ func TestLoadRejectsInvalidSettings(t *testing.T) {
 		{"log level", []string{"--log-level", "verbose"}, nil, [2]string{}, []string{"--log-level", "debug"}},
 		{"signing alg HS256", []string{"--signing-alg", "HS256"}, nil, [2]string{}, []string{"--signing-alg", "ES256, RS256 or EdDSA"}},
 		{"signing alg lower case", nil, []string{"AGENTGUARD_SIGNING_ALG=es256"}, [2]string{}, []string{"--signing-alg"}},
+		{"audit commit delay too long", []string{"--audit-commit-delay", "1s"}, nil, [2]string{}, []string{"--audit-commit-delay", "100ms"}},
 		{"key rotation too short", []string{"--key-rotation", "10m"}, nil, [2]string{}, []string{"--key-rotation", "1h"}},
 		{"key rotation negative", []string{"--key-rotation", "-48h"}, nil, [2]string{}, []string{"--key-rotation", "1h"}},
 		{"key rotation not a duration", nil, []string{"AGENTGUARD_KEY_ROTATION=monthly"}, [2]string{}, []string{"key-rotation"}},

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err != nil {
 		return nil, err
 	}
-	s.AuditLog = audit.New(s.Store, audit.Options{Now: now, Sinks: sinks})
+	s.AuditLog = audit.New(s.Store, audit.Options{Now: now, Sinks: sinks, CommitDelay: cfg.AuditCommitDelay})
 	s.Audit = s.AuditLog
 	if opts.DiscardAudit {
 		s.Audit = audit.Discard{}
