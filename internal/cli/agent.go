@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,15 +92,7 @@ func newAgentListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			query := url.Values{}
-			for k, v := range map[string]string{"owner": owner, "status": status, "type": typ, "q": q, "cursor": cursor} {
-				if v != "" {
-					query.Set(k, v)
-				}
-			}
-			if limit != 0 {
-				query.Set("limit", strconv.Itoa(limit))
-			}
+			query := listQuery(map[string]string{"owner": owner, "status": status, "type": typ, "q": q, "cursor": cursor}, limit)
 			raw, err := c.Do(cmd.Context(), "GET", apiPath("agents"), query, nil)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -380,6 +381,21 @@ func seconds(flag string, d time.Duration) (int64, error) {
 		return 0, fmt.Errorf("--%s %s must be a positive whole number of seconds, e.g. 15m or 720h", flag, d)
 	}
 	return int64(d / time.Second), nil
+}
+
+// listQuery is a list request's query: the filters that are set, and limit when
+// it is not 0.
+func listQuery(filters map[string]string, limit int) url.Values {
+	query := url.Values{}
+	for k, v := range filters {
+		if v != "" {
+			query.Set(k, v)
+		}
+	}
+	if limit != 0 {
+		query.Set("limit", strconv.Itoa(limit))
+	}
+	return query
 }
 
 // path joins escaped segments under /api/v1.

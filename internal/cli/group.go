@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net/url"
 	"strconv"
 	"time"
 
@@ -90,15 +89,7 @@ func newGroupListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			query := url.Values{}
-			for k, v := range map[string]string{"q": q, "source": source, "cursor": cursor} {
-				if v != "" {
-					query.Set(k, v)
-				}
-			}
-			if limit != 0 {
-				query.Set("limit", strconv.Itoa(limit))
-			}
+			query := listQuery(map[string]string{"q": q, "source": source, "cursor": cursor}, limit)
 			raw, err := c.Do(cmd.Context(), "GET", apiPath("groups"), query, nil)
 			if err != nil {
 				return err
@@ -190,13 +181,7 @@ func newGroupMembersCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			query := url.Values{}
-			if cursor != "" {
-				query.Set("cursor", cursor)
-			}
-			if limit != 0 {
-				query.Set("limit", strconv.Itoa(limit))
-			}
+			query := listQuery(map[string]string{"cursor": cursor}, limit)
 			raw, err := c.Do(cmd.Context(), "GET", apiPath("groups", args[0], "members"), query, nil)
 			if err != nil {
 				return err

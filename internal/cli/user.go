@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -153,15 +152,7 @@ func newUserListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			query := url.Values{}
-			for k, v := range map[string]string{"q": q, "group": group, "source": source, "active": active, "cursor": cursor} {
-				if v != "" {
-					query.Set(k, v)
-				}
-			}
-			if limit != 0 {
-				query.Set("limit", strconv.Itoa(limit))
-			}
+			query := listQuery(map[string]string{"q": q, "group": group, "source": source, "active": active, "cursor": cursor}, limit)
 			raw, err := c.Do(cmd.Context(), "GET", apiPath("users"), query, nil)
 			if err != nil {
 				return err
