@@ -36,40 +36,17 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 		return nil
 	}
 	if s.dialect == SQLite {
-		// Prepared before the transaction takes the one write connection.
-		s.auditInsertOnce.Do(func() {
-			s.auditInsert, s.auditInsertErr = s.write.PrepareContext(context.Background(),
-				`INSERT INTO audit_events (`+auditColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`)
-		})
-		if s.auditInsertErr != nil {
-			return fmt.Errorf("prepare the audit insert: %w", s.auditInsertErr)
-		}
-	}
-	if s.dialect == SQLite {
-		// A cancellable context makes the SQLite driver start a watcher goroutine
-		// per statement; the audit writer never cancels a batch (its callers wait
-		// for it whatever happens to their requests) and lock waits are bounded by
-		// busy_timeout, so it runs without one.
-		ctx = context.WithoutCancel(ctx)
+		return s.appendAuditSQLite(ctx, events)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		q := `SELECT seq, hash, time FROM audit_head WHERE id = 1`
-		if s.dialect == Postgres {
-			q += ` FOR UPDATE`
-		}
 		var seq, last int64
 		var hash string
-		if err := tx.QueryRowContext(ctx, q).Scan(&seq, &hash, &last); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT seq, hash, time FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &hash, &last); err != nil {
 			return fmt.Errorf("read the audit chain head: %w", err)
 		}
 		last = audit.ClampTimes(events, last)
 		seq, hash = audit.Chain(events, seq, hash)
-		if s.dialect == SQLite {
-			if err := s.insertAuditOneByOne(ctx, tx, events); err != nil {
-				return err
-			}
-		}
-		for start := 0; s.dialect == Postgres && start < len(events); start += auditInsertRows {
+		for start := 0; start < len(events); start += auditInsertRows {
 			chunk := events[start:min(start+auditInsertRows, len(events))]
 			var b strings.Builder
 			b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
@@ -86,9 +63,7 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 					fmt.Fprintf(&b, "$%d", len(args)+j+1)
 				}
 				b.WriteByte(')')
-				args = append(args, e.Seq, e.ID, e.Time.UnixMicro(), e.Category, e.Action, e.Decision, e.Reason,
-					e.AgentID, e.User, e.ClientID, e.ResourceType, e.Resource, e.SourceIP, e.RequestID, e.TraceID,
-					e.PrevHash, e.Hash)
+				args = append(args, auditArgs(e)...)
 			}
 			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 				return fmt.Errorf("insert audit events: %w", err)
@@ -101,19 +76,74 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) err
 	})
 }
 
-// insertAuditOneByOne runs the prepared one-row INSERT for each event; inside the
-// batch transaction SQLite does no more work than for a multi-row INSERT, minus the
-// parsing.
-func (s *Store) insertAuditOneByOne(ctx context.Context, tx *sql.Tx, events []audit.Event) error {
-	stmt := tx.StmtContext(ctx, s.auditInsert)
-	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, e.Seq, e.ID, e.Time.UnixMicro(), e.Category, e.Action, e.Decision, e.Reason,
-			e.AgentID, e.User, e.ClientID, e.ResourceType, e.Resource, e.SourceIP, e.RequestID, e.TraceID,
-			e.PrevHash, e.Hash); err != nil {
-			return fmt.Errorf("insert audit events: %w", err)
+func auditArgs(e audit.Event) []any {
+	return []any{e.Seq, e.ID, e.Time.UnixMicro(), e.Category, e.Action, e.Decision, e.Reason,
+		e.AgentID, e.User, e.ClientID, e.ResourceType, e.Resource, e.SourceIP, e.RequestID, e.TraceID,
+		e.PrevHash, e.Hash}
+}
+
+// sqliteAuditStmts are the three statements of an audit append on SQLite.
+type sqliteAuditStmts struct {
+	head, insert, setHead *sql.Stmt
+}
+
+func (st sqliteAuditStmts) close() error {
+	var err error
+	for _, s := range []*sql.Stmt{st.head, st.insert, st.setHead} {
+		if s != nil {
+			err = errors.Join(err, s.Close())
 		}
 	}
-	return nil
+	return err
+}
+
+// appendAuditSQLite is the append on SQLite's single write connection, whose
+// write transaction (BEGIN IMMEDIATE) already excludes every other writer. Its
+// statements are prepared once and the one-row INSERT runs per event: inside
+// the batch transaction SQLite does no more work than for a multi-row INSERT,
+// minus the parsing.
+func (s *Store) appendAuditSQLite(ctx context.Context, events []audit.Event) error {
+	// Prepared before the transaction takes the one write connection.
+	s.auditStmtsOnce.Do(func() {
+		bg := context.Background()
+		prep := func(q string) *sql.Stmt {
+			st, err := s.write.PrepareContext(bg, q)
+			s.auditStmtsErr = errors.Join(s.auditStmtsErr, err)
+			return st
+		}
+		s.auditStmts = sqliteAuditStmts{
+			head:    prep(`SELECT seq, hash, time FROM audit_head WHERE id = 1`),
+			insert:  prep(`INSERT INTO audit_events (` + auditColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`),
+			setHead: prep(`UPDATE audit_head SET seq = $1, hash = $2, time = $3 WHERE id = 1`),
+		}
+	})
+	if s.auditStmtsErr != nil {
+		return fmt.Errorf("prepare the audit statements: %w", s.auditStmtsErr)
+	}
+	// A cancellable context makes the SQLite driver start a watcher goroutine
+	// per statement; the audit writer never cancels a batch (its callers wait
+	// for it whatever happens to their requests) and lock waits are bounded by
+	// busy_timeout, so it runs without one.
+	ctx = context.WithoutCancel(ctx)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var seq, last int64
+		var hash string
+		if err := tx.StmtContext(ctx, s.auditStmts.head).QueryRowContext(ctx).Scan(&seq, &hash, &last); err != nil {
+			return fmt.Errorf("read the audit chain head: %w", err)
+		}
+		last = audit.ClampTimes(events, last)
+		seq, hash = audit.Chain(events, seq, hash)
+		insert := tx.StmtContext(ctx, s.auditStmts.insert)
+		for _, e := range events {
+			if _, err := insert.ExecContext(ctx, auditArgs(e)...); err != nil {
+				return fmt.Errorf("insert audit events: %w", err)
+			}
+		}
+		if _, err := tx.StmtContext(ctx, s.auditStmts.setHead).ExecContext(ctx, seq, hash, last); err != nil {
+			return fmt.Errorf("update the audit chain head: %w", err)
+		}
+		return nil
+	})
 }
 
 // SearchAuditEvents builds one WHERE clause from the set filters (auditFieldFilters)
