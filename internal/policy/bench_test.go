@@ -30,9 +30,20 @@ func benchRules(kind string) []Rule {
 			default:
 				r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department == "dept-%d" };`, i)
 			}
+		case "cedar-or":
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department == "dept-%d" || principal.title == "title-%d" };`, i, i)
+		case "cedar-like":
+			// Indexed by the pattern's literal start.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "dept-%d*" };`, i)
 		case "cedar-unguarded":
-			// No condition the engine can index: every rule is evaluated.
-			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "dept-%d" };`, i)
+			// No condition the engine can index: every rule is evaluated (all
+			// in one merged policy list).
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" };`, i)
+		case "cedar-unguarded-forbid":
+			// The same with a forbid in each rule: checked for the rules whose
+			// permit matched.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" };
+forbid(principal, action, resource) when { principal has contractor };`, i)
 		}
 		rules = append(rules, r)
 	}
@@ -51,18 +62,26 @@ func benchUser(match bool) user.User {
 
 // BenchmarkEvaluate1000Rules: the policy evaluation of one decision against 1,000
 // compiled rules of one (agent, client), the issue's target (< 50 µs).
+// "uncached" is every decision evaluated (a user's first decision at this rule
+// version); "cached" the same user deciding again (the decision cache).
 func BenchmarkEvaluate1000Rules(b *testing.B) {
-	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-unguarded"} {
+	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-or", "cedar-like", "cedar-unguarded", "cedar-unguarded-forbid"} {
 		cr := compile(1, benchRules(kind)).clients["cli_web"]
 		for _, match := range []bool{true, false} {
 			req := Request{AgentID: agentID, ClientID: "cli_web", User: benchUser(match)}
-			b.Run(fmt.Sprintf("%s/match=%v", kind, match), func(b *testing.B) {
-				for b.Loop() {
-					if d := cr.decide(req, "user"); d.Allow != match {
-						b.Fatalf("decision %+v", d)
-					}
+			for _, cached := range []bool{false, true} {
+				decide, name := cr.evaluate, "uncached"
+				if cached {
+					decide, name = cr.decide, "cached"
 				}
-			})
+				b.Run(fmt.Sprintf("%s/match=%v/%s", kind, match, name), func(b *testing.B) {
+					for b.Loop() {
+						if d := decide(req, "user"); d.Allow != match {
+							b.Fatalf("decision %+v", d)
+						}
+					}
+				})
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,34 +73,46 @@ func TestCompilePolicyAccepts(t *testing.T) {
 func TestGuards(t *testing.T) {
 	tests := []struct {
 		text string
-		want guard
+		want []guard
 	}{
-		{`permit(principal, action, resource);`, guard{}},
-		{`permit(principal, action, resource) when { principal.department == "HR" };`, guard{guardAttr, "department", "HR"}},
-		{`permit(principal, action, resource) when { "HR" == principal.department };`, guard{guardAttr, "department", "HR"}},
-		{`permit(principal, action, resource) when { principal has department && principal.department == "HR" };`, guard{guardAttr, "department", "HR"}},
-		{`permit(principal, action, resource) when { principal.level > 3 && principal.username == "bob" };`, guard{guardAttr, "username", "bob"}},
-		{`permit(principal in Group::"hr", action, resource) when { principal.department == "HR" };`, guard{guardGroup, "hr", ""}},
-		{`permit(principal is User in Group::"hr", action, resource);`, guard{guardGroup, "hr", ""}},
-		{`permit(principal == User::"usr_9", action, resource);`, guard{guardUser, "usr_9", ""}},
-		{`permit(principal, action, resource) when { principal in Group::"ops" };`, guard{guardGroup, "ops", ""}},
-		{`permit(principal, action, resource) when { principal == User::"usr_9" };`, guard{guardUser, "usr_9", ""}},
-		{`permit(principal, action, resource) when { principal.groups.contains("ops") };`, guard{guardGroup, "ops", ""}},
+		{`permit(principal, action, resource);`, nil},
+		{`permit(principal, action, resource) when { principal.department == "HR" };`, []guard{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { "HR" == principal.department };`, []guard{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { principal has department && principal.department == "HR" };`, []guard{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { principal.level > 3 && principal.username == "bob" };`, []guard{{guardAttr, "username", "bob"}}},
+		{`permit(principal in Group::"hr", action, resource) when { principal.department == "HR" };`, []guard{{guardGroup, "hr", ""}}},
+		{`permit(principal is User in Group::"hr", action, resource);`, []guard{{guardGroup, "hr", ""}}},
+		{`permit(principal == User::"usr_9", action, resource);`, []guard{{guardUser, "usr_9", ""}}},
+		{`permit(principal, action, resource) when { principal in Group::"ops" };`, []guard{{guardGroup, "ops", ""}}},
+		{`permit(principal, action, resource) when { principal == User::"usr_9" };`, []guard{{guardUser, "usr_9", ""}}},
+		{`permit(principal, action, resource) when { principal.groups.contains("ops") };`, []guard{{guardGroup, "ops", ""}}},
+		// Either side of an || will do; like: equality without a wildcard, else the
+		// literal start or end.
+		{`permit(principal, action, resource) when { principal.department == "HR" || principal.department == "IT" };`,
+			[]guard{{guardAttr, "department", "HR"}, {guardAttr, "department", "IT"}}},
+		{`permit(principal, action, resource) when { (principal.department == "HR" && principal.level > 2) || principal in Group::"ops" };`,
+			[]guard{{guardAttr, "department", "HR"}, {guardGroup, "ops", ""}}},
+		{`permit(principal, action, resource) when { principal.department like "HR" };`, []guard{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { principal.department like "H*R" };`, []guard{{guardPrefix, "department", "H"}}},
+		{`permit(principal, action, resource) when { principal.department like "H\*R*" };`, []guard{{guardPrefix, "department", "H*R"}}},
+		{`permit(principal, action, resource) when { principal.email like "*@corp.example" };`, []guard{{guardSuffix, "email", "@corp.example"}}},
 		// Not necessary conditions: no guard.
-		{`permit(principal, action, resource) when { principal.department == "HR" || principal.department == "IT" };`, guard{}},
-		{`permit(principal, action, resource) unless { principal.department == "HR" };`, guard{}},
-		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, guard{}},
-		{`permit(principal, action, resource) when { principal.department != "HR" };`, guard{}},
-		{`permit(principal, action, resource) when { principal.level == 3 };`, guard{}},
-		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, guard{}},
-		{`permit(principal, action, resource) when { context.client_id == "x" };`, guard{}},
+		{`permit(principal, action, resource) when { principal.department == "HR" || principal.level > 2 };`, nil},
+		{`permit(principal, action, resource) when { principal.email like "*corp*" };`, nil},
+		{`permit(principal, action, resource) when { principal.email like "*" };`, nil},
+		{`permit(principal, action, resource) unless { principal.department == "HR" };`, nil},
+		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, nil},
+		{`permit(principal, action, resource) when { principal.department != "HR" };`, nil},
+		{`permit(principal, action, resource) when { principal.level == 3 };`, nil},
+		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, nil},
+		{`permit(principal, action, resource) when { context.client_id == "x" };`, nil},
 	}
 	for _, tt := range tests {
 		p, err := CompilePolicy(tt.text, agentID)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.text, err)
 		}
-		if len(p.guards) != 1 || p.guards[0] != tt.want {
+		if len(p.guards) != 1 || !slices.Equal(p.guards[0], tt.want) {
 			t.Errorf("%s: guards %+v, want [%+v]", tt.text, p.guards, tt.want)
 		}
 	}

@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -43,14 +45,37 @@ type clientRules struct {
 	rules   []compiledRule
 	byUser  map[string]int // user id -> first rule listing it
 	byGroup map[string]int // group key -> first rule naming it
-	// Cedar rules: always evaluated, or only for users who meet a permit
-	// statement's guard.
-	cedarAlways  []int
-	cedarByUser  map[string][]int
-	cedarByGroup map[string][]int
-	cedarByAttr  map[attrValue][]int
-	broken       []int // rules whose saved policy no longer compiles
+	// Cedar rules whose every permit statement has a guard (a condition the
+	// user must meet) are evaluated only for users who meet one.
+	cedarByUser   map[string][]int
+	cedarByGroup  map[string][]int
+	cedarByAttr   map[attrValue][]int
+	cedarByPrefix map[attrValue][]int // like "start*"
+	cedarBySuffix map[attrValue][]int // like "*end"
+	affixLens     map[string][]int    // attribute -> lengths of its indexed starts and ends
+	// The other Cedar rules are always evaluated: the permit statements of all
+	// of them form one list, evaluated by one Authorize (1,000 rules one by
+	// one took ~0.7 ms, together ~0.07 ms). A forbid applies only to its own
+	// rule's permits, so a rule with one whose permit matched is then
+	// evaluated whole.
+	merged     policyList
+	mergedRule map[cedar.PolicyID]int // statement -> rule
+	broken     []int                  // rules whose saved policy no longer compiles
+	hasCedar   bool                   // any rule with a policy (else no decision reaches Cedar)
+
+	// decided caches the decisions that reached Cedar, keyed by everything of
+	// the user the evaluation reads (userKey). A decision is a pure function
+	// of the rules (this struct is one rule version; a new version compiles a
+	// new one) and of those fields, which the caller reads fresh for every
+	// decision, so a changed attribute or group is a new key. It turns the
+	// repeated decision for the same user (every token exchange an agent makes
+	// for them) from a Cedar evaluation into a map lookup.
+	decidedMu sync.RWMutex
+	decided   map[string]Decision
 }
+
+// maxCachedDecisions bounds clientRules.decided; past it the cache starts over.
+const maxCachedDecisions = 4096
 
 type attrValue struct{ name, value string }
 
@@ -67,7 +92,9 @@ func compile(version int64, rules []Rule) *compiled {
 		cr := c.clients[r.ClientID]
 		if cr == nil {
 			cr = &clientRules{byUser: map[string]int{}, byGroup: map[string]int{},
-				cedarByUser: map[string][]int{}, cedarByGroup: map[string][]int{}, cedarByAttr: map[attrValue][]int{}}
+				cedarByUser: map[string][]int{}, cedarByGroup: map[string][]int{}, cedarByAttr: map[attrValue][]int{},
+				cedarByPrefix: map[attrValue][]int{}, cedarBySuffix: map[attrValue][]int{}, affixLens: map[string][]int{},
+				mergedRule: map[cedar.PolicyID]int{}}
 			c.clients[r.ClientID] = cr
 		}
 		i := len(cr.rules)
@@ -83,6 +110,7 @@ func compile(version int64, rules []Rule) *compiled {
 			}
 		}
 		if r.Policy != "" {
+			cr.hasCedar = true
 			p, err := CompilePolicy(r.Policy, r.AgentID)
 			if err != nil {
 				// Saved policies were checked on save; one that no longer
@@ -94,27 +122,45 @@ func compile(version int64, rules []Rule) *compiled {
 				continue
 			}
 			rule.policy = p
-			always := false
-			for _, g := range p.guards {
-				switch g.kind {
-				case guardNone:
-					always = true
-				case guardUser:
-					cr.cedarByUser[g.name] = appendOnce(cr.cedarByUser[g.name], i)
-				case guardGroup:
-					cr.cedarByGroup[g.name] = appendOnce(cr.cedarByGroup[g.name], i)
-				case guardAttr:
-					k := attrValue{g.name, g.value}
-					cr.cedarByAttr[k] = appendOnce(cr.cedarByAttr[k], i)
+			if slices.ContainsFunc(p.guards, func(g []guard) bool { return g == nil }) {
+				for _, lp := range p.set {
+					if lp.p.Effect() == cedar.Permit {
+						lp.id, lp.rule = cedar.PolicyID(fmt.Sprintf("%d.%s", i, lp.id)), i
+						cr.merged = append(cr.merged, lp)
+						cr.mergedRule[lp.id] = i
+					}
 				}
-			}
-			if always {
-				cr.cedarAlways = append(cr.cedarAlways, i)
+			} else {
+				for _, g := range slices.Concat(p.guards...) {
+					cr.index(g, i)
+				}
 			}
 		}
 		cr.rules = append(cr.rules, rule)
 	}
 	return c
+}
+
+// index makes rule i a candidate for users who meet g.
+func (cr *clientRules) index(g guard, i int) {
+	k := attrValue{g.name, g.value}
+	switch g.kind {
+	case guardUser:
+		cr.cedarByUser[g.name] = appendOnce(cr.cedarByUser[g.name], i)
+	case guardGroup:
+		cr.cedarByGroup[g.name] = appendOnce(cr.cedarByGroup[g.name], i)
+	case guardAttr:
+		cr.cedarByAttr[k] = appendOnce(cr.cedarByAttr[k], i)
+	case guardPrefix, guardSuffix:
+		m := cr.cedarByPrefix
+		if g.kind == guardSuffix {
+			m = cr.cedarBySuffix
+		}
+		m[k] = appendOnce(m[k], i)
+		if !slices.Contains(cr.affixLens[g.name], len(g.value)) {
+			cr.affixLens[g.name] = append(cr.affixLens[g.name], len(g.value))
+		}
+	}
 }
 
 func appendOnce(s []int, i int) []int {
@@ -180,7 +226,44 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	return cr.decide(req, who), nil
 }
 
+// decide is evaluate with the decisions that need Cedar cached (see decided).
 func (cr *clientRules) decide(req Request, who string) Decision {
+	if d, ok := cr.decideIndexed(req, who); ok {
+		return d
+	}
+	candidates := cr.cedarCandidates(req.User)
+	if len(candidates) == 0 && len(cr.merged) == 0 {
+		return cr.decideCedar(req, who, nil) // nothing to evaluate: cheaper than the cache
+	}
+	key := userKey(req.User)
+	cr.decidedMu.RLock()
+	d, ok := cr.decided[key]
+	cr.decidedMu.RUnlock()
+	if ok {
+		return d
+	}
+	d = cr.decideCedar(req, who, candidates)
+	cr.decidedMu.Lock()
+	if cr.decided == nil || len(cr.decided) >= maxCachedDecisions {
+		cr.decided = make(map[string]Decision)
+	}
+	cr.decided[key] = d
+	cr.decidedMu.Unlock()
+	return d
+}
+
+// evaluate decides without the cache: the user and group indexes first, then
+// the Cedar rules.
+func (cr *clientRules) evaluate(req Request, who string) Decision {
+	if d, ok := cr.decideIndexed(req, who); ok {
+		return d
+	}
+	return cr.decideCedar(req, who, cr.cedarCandidates(req.User))
+}
+
+// decideIndexed admits the user if a rule lists them or one of their groups;
+// with no Cedar rule to ask after it, it also denies. ok says it decided.
+func (cr *clientRules) decideIndexed(req Request, who string) (d Decision, ok bool) {
 	u := req.User
 	best, why := -1, ""
 	if i, ok := cr.byUser[u.ID]; ok {
@@ -193,29 +276,68 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 	}
 	if best >= 0 {
 		r := cr.rules[best]
-		return Decision{Allow: true, RuleID: r.ID, Reason: fmt.Sprintf("rule %s %s", r.ID, why)}
+		return Decision{Allow: true, RuleID: r.ID, Reason: fmt.Sprintf("rule %s %s", r.ID, why)}, true
 	}
+	if !cr.hasCedar {
+		return cr.denial(req, who, nil), true
+	}
+	return Decision{}, false
+}
 
-	candidates := cr.cedarCandidates(u)
+// decideCedar admits the user if a Cedar rule permits them (the merged rules
+// and the candidates of cedarCandidates): the first such rule in rule order.
+// Otherwise it denies, with the first Cedar errors met.
+func (cr *clientRules) decideCedar(req Request, who string, candidates []int) Decision {
+	u := req.User
 	var errs []string
-	if len(candidates) > 0 {
-		uid, entities := principal(u)
+	cedarError := func(rule int, de cedar.DiagnosticError) {
+		if len(errs) < 3 {
+			errs = append(errs, fmt.Sprintf("rule %s line %d: %s", cr.rules[rule].ID, de.Position.Line, de.Message))
+		}
+	}
+	if len(candidates) > 0 || len(cr.merged) > 0 {
+		uid, entity := principal(u)
 		creq := cedar.Request{
 			Principal: uid,
 			Action:    types.NewEntityUID(EntityAction, ActionInvoke),
 			Resource:  types.NewEntityUID(EntityAgent, types.String(req.AgentID)),
 			Context:   types.NewRecord(types.RecordMap{"client_id": types.String(req.ClientID)}),
 		}
-		for _, i := range candidates {
-			r := cr.rules[i]
-			d, diag := cedar.Authorize(r.policy.set, entities, creq)
+		// The merged permits that match name the unguarded rules that may
+		// admit; with the guarded candidates they are tried in rule order.
+		var diag cedar.Diagnostic
+		var matched []int
+		if len(cr.merged) > 0 {
+			var d cedar.Decision
+			d, diag = cedar.Authorize(cr.merged, entity, creq)
 			if d == cedar.Allow {
-				return Decision{Allow: true, RuleID: r.ID, Reason: fmt.Sprintf("rule %s admits %s by its Cedar policy (%s)", r.ID, who, positions(diag.Reasons))}
+				for _, r := range diag.Reasons {
+					matched = append(matched, cr.mergedRule[r.PolicyID])
+				}
+				slices.Sort(matched)
+				matched = slices.Compact(matched)
 			}
 			for _, de := range diag.Errors {
-				if len(errs) < 3 {
-					errs = append(errs, fmt.Sprintf("rule %s line %d: %s", r.ID, de.Position.Line, de.Message))
+				cedarError(cr.mergedRule[de.PolicyID], de)
+			}
+		}
+		for len(candidates) > 0 || len(matched) > 0 {
+			var i int
+			if len(matched) == 0 || (len(candidates) > 0 && candidates[0] < matched[0]) {
+				i, candidates = candidates[0], candidates[1:]
+			} else {
+				i, matched = matched[0], matched[1:]
+				if r := cr.rules[i]; !r.policy.forbids {
+					return Decision{Allow: true, RuleID: r.ID, Reason: fmt.Sprintf("rule %s admits %s by its Cedar policy (%s)", r.ID, who, positions(diag.Reasons, cr.mergedRule, i))}
 				}
+			}
+			r := cr.rules[i]
+			d, diag := cedar.Authorize(r.policy.set, entity, creq)
+			if d == cedar.Allow {
+				return Decision{Allow: true, RuleID: r.ID, Reason: fmt.Sprintf("rule %s admits %s by its Cedar policy (%s)", r.ID, who, positions(diag.Reasons, nil, 0))}
+			}
+			for _, de := range diag.Errors {
+				cedarError(i, de)
 			}
 		}
 	}
@@ -224,16 +346,20 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 			errs = append(errs, fmt.Sprintf("rule %s's policy no longer compiles: %s", cr.rules[i].ID, cr.rules[i].broken))
 		}
 	}
+	return cr.denial(req, who, errs)
+}
+
+func (cr *clientRules) denial(req Request, who string, cedarErrs []string) Decision {
 	reason := fmt.Sprintf("none of the %d inbound rules of agent %s for client %s admits %s", len(cr.rules), req.AgentID, req.ClientID, who)
-	if len(errs) > 0 {
-		reason += "; Cedar errors: " + strings.Join(errs, "; ")
+	if len(cedarErrs) > 0 {
+		reason += "; Cedar errors: " + strings.Join(cedarErrs, "; ")
 	}
 	return Decision{Reason: reason}
 }
 
 // cedarCandidates lists, in rule order, the Cedar rules that may admit u.
 func (cr *clientRules) cedarCandidates(u user.User) []int {
-	out := slices.Clone(cr.cedarAlways)
+	var out []int
 	if len(cr.cedarByUser) > 0 {
 		out = append(out, cr.cedarByUser[u.ID]...)
 	}
@@ -242,21 +368,62 @@ func (cr *clientRules) cedarCandidates(u user.User) []int {
 			out = append(out, cr.cedarByGroup[g]...)
 		}
 	}
-	if len(cr.cedarByAttr) > 0 {
-		for k, v := range u.Attributes {
+	if len(cr.cedarByAttr) > 0 || len(cr.affixLens) > 0 {
+		attr := func(k, v string) {
 			out = append(out, cr.cedarByAttr[attrValue{k, v}]...)
+			for _, n := range cr.affixLens[k] {
+				if n <= len(v) {
+					out = append(out, cr.cedarByPrefix[attrValue{k, v[:n]}]...)
+					out = append(out, cr.cedarBySuffix[attrValue{k, v[len(v)-n:]}]...)
+				}
+			}
 		}
-		for _, kv := range [...]attrValue{{"username", u.Username}, {"email", u.Email}, {"display_name", u.DisplayName}} {
-			out = append(out, cr.cedarByAttr[kv]...)
+		for k, v := range u.Attributes {
+			attr(k, v)
 		}
+		attr("username", u.Username)
+		attr("email", u.Email)
+		attr("display_name", u.DisplayName)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-func positions(rs []cedar.DiagnosticReason) string {
+// userKey encodes every field of u that a decision reads, each length-prefixed
+// (so no two different users encode alike), groups and attributes sorted.
+func userKey(u user.User) string {
+	var b strings.Builder
+	put := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	put(u.ID)
+	put(u.Username)
+	put(u.Email)
+	put(u.DisplayName)
+	put(strconv.FormatBool(u.Active))
+	groups := slices.Sorted(slices.Values(u.Groups))
+	put(strconv.Itoa(len(groups)))
+	for _, g := range groups {
+		put(g)
+	}
+	put(strconv.Itoa(len(u.Attributes)))
+	for _, k := range slices.Sorted(maps.Keys(u.Attributes)) {
+		put(k)
+		put(u.Attributes[k])
+	}
+	return b.String()
+}
+
+// positions lists the permits that matched; of a merged evaluation (ruleOf set)
+// only those of the given rule.
+func positions(rs []cedar.DiagnosticReason, ruleOf map[cedar.PolicyID]int, rule int) string {
 	parts := make([]string, 0, len(rs))
 	for _, r := range rs {
+		if ruleOf != nil && ruleOf[r.PolicyID] != rule {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("permit at line %d", r.Position.Line))
 	}
 	return strings.Join(parts, ", ")

@@ -67,7 +67,7 @@ func TestDecide(t *testing.T) {
 		permit(principal, action, resource);
 		forbid(principal, action, resource) when { principal has department && principal.department == "Sales" };`})
 	unguarded := newAgent(t, s)
-	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "H*" };`})
+	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" };`})
 	byContext := newAgent(t, s)
 	addRule(t, s, policy.Rule{AgentID: byContext, ClientID: "cli_web", Policy: `permit(principal, action, resource == Agent::"` + byContext + `") when { context.client_id == "cli_web" && principal.groups.contains("sales") };`})
 	inactive := hrUser
@@ -167,11 +167,47 @@ func TestDecideSeesOtherReplicasChanges(t *testing.T) {
 	}
 }
 
+// Cedar decisions are cached per user, but a cached decision never outlives
+// what it was made from: the user's attributes (read fresh for every decision)
+// and the agent's rules (a new rule version compiles a new cache).
+func TestCachedCedarDecisionsFollowTheUserAndTheRules(t *testing.T) {
+	s := storetest.Open(t, sqlstore.SQLite)
+	e := &policy.Engine{Store: s}
+	agentID := newAgent(t, s)
+	addRule(t, s, policy.Rule{AgentID: agentID, ClientID: "cli_web",
+		Policy: `permit(principal, action, resource) when { principal.department like "H*" };`})
+	decide := func(u user.User) policy.Decision {
+		t.Helper()
+		d, err := e.Decide(ctx, policy.Request{AgentID: agentID, ClientID: "cli_web", User: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	moved := hrUser
+	moved.Attributes = map[string]string{"department": "Sales"}
+	for i := range 2 {
+		if !decide(hrUser).Allow {
+			t.Fatalf("decision %d: the HR user is refused", i)
+		}
+		if d := decide(moved); d.Allow {
+			t.Fatalf("decision %d: the same user, moved to Sales, is admitted by the cached decision: %s", i, d.Reason)
+		}
+	}
+	sales := addRule(t, s, policy.Rule{AgentID: agentID, ClientID: "cli_web",
+		Policy: `permit(principal, action, resource) when { principal.department == "Sales" };`})
+	if d := decide(moved); !d.Allow || d.RuleID != sales.ID {
+		t.Fatalf("a new rule admitting Sales does not apply over the cached refusal: %+v", d)
+	}
+}
+
 // naive evaluates every rule in order without any index: the reference the
-// engine's indexed evaluation must agree with.
-func naive(rules []policy.Rule, req policy.Request) bool {
+// engine's indexed evaluation must agree with. It returns the ID of the rule
+// that admits, "" for none: the first rule listing the user or one of their
+// groups, else the first rule whose Cedar policy permits.
+func naive(rules []policy.Rule, req policy.Request) string {
 	if !req.User.Active {
-		return false
+		return ""
 	}
 	for _, r := range rules {
 		if r.ClientID != req.ClientID {
@@ -179,28 +215,31 @@ func naive(rules []policy.Rule, req policy.Request) bool {
 		}
 		for _, id := range r.Users {
 			if id == req.User.ID {
-				return true
+				return r.ID
 			}
 		}
 		for _, g := range r.Groups {
 			if req.User.InGroupFold(g) {
-				return true
-			}
-		}
-		if r.Policy != "" {
-			ps, err := cedar.NewPolicySetFromBytes("p", []byte(r.Policy))
-			if err != nil {
-				panic(err)
-			}
-			uid, ents := cedarPrincipal(req.User)
-			d, _ := cedar.Authorize(ps, ents, cedar.Request{Principal: uid, Action: types.NewEntityUID("Action", "invoke"),
-				Resource: types.NewEntityUID("Agent", types.String(req.AgentID)), Context: types.NewRecord(types.RecordMap{"client_id": types.String(req.ClientID)})})
-			if d == cedar.Allow {
-				return true
+				return r.ID
 			}
 		}
 	}
-	return false
+	for _, r := range rules {
+		if r.ClientID != req.ClientID || r.Policy == "" {
+			continue
+		}
+		ps, err := cedar.NewPolicySetFromBytes("p", []byte(r.Policy))
+		if err != nil {
+			panic(err)
+		}
+		uid, ents := cedarPrincipal(req.User)
+		d, _ := cedar.Authorize(ps, ents, cedar.Request{Principal: uid, Action: types.NewEntityUID("Action", "invoke"),
+			Resource: types.NewEntityUID("Agent", types.String(req.AgentID)), Context: types.NewRecord(types.RecordMap{"client_id": types.String(req.ClientID)})})
+		if d == cedar.Allow {
+			return r.ID
+		}
+	}
+	return ""
 }
 
 // cedarPrincipal is written out again here (not shared with the engine) so the
@@ -253,6 +292,24 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username == "u%d" && context.client_id == "cli_a" };`, rng.IntN(4))
 		},
+		// Indexed by the start or the end of an attribute.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal has department && principal.department like "%s*" };`, pick(depts)[:1])
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username like "*%d" };`, rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username like "u*" }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(groups))
+		},
+		// Unguarded (no condition the engine indexes): merged; with a forbid,
+		// the forbid is checked after a permit matched.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal has department && principal.department like "*%s*" };`, pick(depts)[1:2])
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username != "u%d" }; forbid(principal, action, resource) when { principal in Group::%q };`, rng.IntN(4), pick(groups))
+		},
 	}
 	for round := range 40 {
 		agentID := newAgent(t, s)
@@ -280,12 +337,15 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 				}
 			}
 			req := policy.Request{AgentID: agentID, ClientID: pick([]string{"cli_a", "cli_b"}), User: u}
-			d, err := e.Decide(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := naive(rules, req); d.Allow != want {
-				t.Fatalf("round %d case %d: engine says %v (%s), evaluating every rule says %v\nuser %+v\nrules %+v", round, i, d.Allow, d.Reason, want, u, rules)
+			want := naive(rules, req)
+			for try := range 2 { // the second decision comes from the decision cache
+				d, err := e.Decide(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allow != (want != "") || d.RuleID != want {
+					t.Fatalf("round %d case %d try %d: engine says %v by %q (%s), evaluating every rule says rule %q\nuser %+v\nrules %+v", round, i, try, d.Allow, d.RuleID, d.Reason, want, u, rules)
+				}
 			}
 		}
 	}
