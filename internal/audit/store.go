@@ -24,8 +24,9 @@ type Filter struct {
 // Store is the audit log's storage (sqlstore implements it).
 type Store interface {
 	// AppendAuditEvents chains events after the current head (see Chain) and
-	// writes them and the new head in one transaction, serialized with every
-	// other writer of the same database. It fills Seq, PrevHash and Hash.
+	// makes them durable, serialized with every other writer of the same
+	// database; the reads below see them once it has returned. It fills Seq,
+	// PrevHash and Hash.
 	AppendAuditEvents(ctx context.Context, events []Event) error
 	// SearchAuditEvents returns up to f.Limit events matching f, newest first.
 	SearchAuditEvents(ctx context.Context, f Filter) ([]Event, error)

@@ -109,6 +109,10 @@ func TestKMSRotateEndToEnd(t *testing.T) {
 			afterSigning := clientCredentialsToken(t, s1, id, sec)
 
 			// A restarted server opens the signing key sealed under the new KMS key.
+			// (SQLite serves one server at a time: there the first stops first.)
+			if d == sqlstore.SQLite {
+				s1.Stop()
+			}
 			s2 := servertest.Start(t, opts)
 			for name, tok := range map[string]string{"token from before kms rotate": before, "token after signing rotation": afterSigning} {
 				if _, err := s2.Issuer.Verify(context.Background(), tok); err != nil {
@@ -116,8 +120,10 @@ func TestKMSRotateEndToEnd(t *testing.T) {
 				}
 			}
 			fresh := clientCredentialsToken(t, s2, id, sec)
-			if _, err := s1.Issuer.Verify(context.Background(), fresh); err != nil {
-				t.Fatalf("first server rejects a token the restarted one issued: %v", err)
+			if d == sqlstore.Postgres { // two replicas at once
+				if _, err := s1.Issuer.Verify(context.Background(), fresh); err != nil {
+					t.Fatalf("first server rejects a token the restarted one issued: %v", err)
+				}
 			}
 
 			// Status: every sealed value is under the new key.

@@ -192,17 +192,19 @@ func TestProviderFailuresAre502(t *testing.T) {
 // A plain-http token endpoint of another host is refused when it is stored and,
 // should the flag that allowed it be gone, when it is used.
 func TestInsecureTokenEndpointRefused(t *testing.T) {
-	// The first server allows http endpoints anywhere; the second, on the same
-	// database, does not.
+	// The first server allows http endpoints anywhere; the second, restarted
+	// on the same database without the flag, does not.
 	lenient := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.AllowInsecureTokenEndpoints = true }})
+	body := map[string]any{"identifier": "plain", "client_id": "c", "client_secret": "s", "token_endpoint": "http://192.0.2.10/token"}
+	admin(t, lenient, 201, "POST", "/api/v1/credentials/oauth-providers", body, nil)
+	lenient.Stop()
 	strict := servertest.Start(t, servertest.Options{DataDir: lenient.Config.DataDir})
 
-	body := map[string]any{"identifier": "plain", "client_id": "c", "client_secret": "s", "token_endpoint": "http://192.0.2.10/token"}
+	body["identifier"] = "plain-2"
 	r := callJSON(t, strict, "POST", "/api/v1/credentials/oauth-providers", servertest.AdminToken, body)
 	if p := r.problem(t); r.code != 400 || p.Errors[0].Field != "token_endpoint" || !strings.Contains(p.Detail, "https") {
 		t.Fatalf("strict create: HTTP %d %s", r.code, r.body)
 	}
-	admin(t, lenient, 201, "POST", "/api/v1/credentials/oauth-providers", body, nil)
 	agentID, tok := agentWithToken(t, strict, "bot")
 	addNode(t, strict, agentID, "external_service", "oauth_provider", "plain", nil)
 	r, _ = getToken(t, strict, tok, "plain", nil)

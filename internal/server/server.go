@@ -108,6 +108,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	s.closers = append(s.closers, s.Store.Close)
+	// On SQLite: one server per data dir (the audit journal's lock), and what a
+	// crash left in the journal goes into the database before anything runs.
+	if err := s.Store.OpenAuditJournal(); err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
 
 	sinks, err := audit.OpenSinks(ctx, cfg.AuditExport, os.Stdout)
 	if err != nil {

@@ -200,3 +200,24 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 		t.Fatalf("Serve returned %v after a clean shutdown, want nil", err)
 	}
 }
+
+// SQLite serves one instance: a second server on the same data dir would fork
+// the audit chain (the journal holds its head in memory), so it refuses to
+// start and says why; once the first has stopped, a new one starts.
+func TestASecondServerOnTheSameDataDirFailsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	first, err := server.New(context.Background(), testConfig(dir, servertest.AdminToken), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(context.Background(), testConfig(dir, servertest.AdminToken), server.Options{})
+	if err == nil || !strings.Contains(err.Error(), "locked by another agentguard process") || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("second server on one data dir: %v, want a refusal naming the lock and PostgreSQL", err)
+	}
+	first.Close()
+	again, err := server.New(context.Background(), testConfig(dir, servertest.AdminToken), server.Options{})
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	again.Close()
+}

@@ -98,6 +98,13 @@ func Start(t testing.TB, opts Options) *Server {
 	return &Server{Server: srv, URL: hs.URL, Clock: opts.Clock, HTTP: hs}
 }
 
+// Stop shuts the server down before the test ends (to start another on its
+// SQLite data dir, which serves one server at a time).
+func (s *Server) Stop() {
+	s.HTTP.Close()
+	s.Server.Close()
+}
+
 // Do sends a JSON request with the admin token and decodes a JSON answer into out
 // (if non-nil). It returns the status code.
 func (s *Server) Do(t testing.TB, method, path string, body, out any) int {

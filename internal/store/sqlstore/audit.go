@@ -27,10 +27,12 @@ func scanAuditEvent(r interface{ Scan(...any) error }) (audit.Event, error) {
 	return e, mapErr(err)
 }
 
-// AppendAuditEvents locks the chain head, links the events after it and writes
-// them. On PostgreSQL SELECT … FOR UPDATE makes concurrent writers (several
-// processes) wait for each other, so the chain never forks; on SQLite the write
-// transaction is already exclusive (BEGIN IMMEDIATE on the single write connection).
+// AppendAuditEvents links the events after the chain head and writes them. On
+// PostgreSQL it locks the head (SELECT … FOR UPDATE makes concurrent writers in
+// several processes wait for each other, so the chain never forks) and writes
+// events and head in one transaction. On SQLite it appends them to the audit
+// journal, which holds the head and moves events into the database behind the
+// callers (auditjournal.go).
 func (s *Store) AppendAuditEvents(ctx context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -82,14 +84,14 @@ func auditArgs(e audit.Event) []any {
 		e.PrevHash, e.Hash}
 }
 
-// sqliteAuditStmts are the three statements of an audit append on SQLite.
+// sqliteAuditStmts are the statements of the journal's applier on SQLite.
 type sqliteAuditStmts struct {
-	head, insert, setHead *sql.Stmt
+	insert, setHead *sql.Stmt
 }
 
 func (st sqliteAuditStmts) close() error {
 	var err error
-	for _, s := range []*sql.Stmt{st.head, st.insert, st.setHead} {
+	for _, s := range []*sql.Stmt{st.insert, st.setHead} {
 		if s != nil {
 			err = errors.Join(err, s.Close())
 		}
@@ -97,12 +99,21 @@ func (st sqliteAuditStmts) close() error {
 	return err
 }
 
-// appendAuditSQLite is the append on SQLite's single write connection, whose
-// write transaction (BEGIN IMMEDIATE) already excludes every other writer. Its
-// statements are prepared once and the one-row INSERT runs per event: inside
-// the batch transaction SQLite does no more work than for a multi-row INSERT,
-// minus the parsing.
+// appendAuditSQLite appends through the journal (auditjournal.go).
 func (s *Store) appendAuditSQLite(ctx context.Context, events []audit.Event) error {
+	j, err := s.journal()
+	if err != nil {
+		return err
+	}
+	return j.append(events)
+}
+
+// insertChainedAudit writes events that the journal has chained, and moves the
+// head to the last of them, in one transaction on SQLite's write connection.
+// Its statements are prepared once; the one-row INSERT runs per event: inside
+// the transaction SQLite does no more work than for a multi-row INSERT, minus
+// the parsing.
+func (s *Store) insertChainedAudit(ctx context.Context, events []audit.Event) error {
 	// Prepared before the transaction takes the one write connection.
 	s.auditStmtsOnce.Do(func() {
 		bg := context.Background()
@@ -112,34 +123,26 @@ func (s *Store) appendAuditSQLite(ctx context.Context, events []audit.Event) err
 			return st
 		}
 		s.auditStmts = sqliteAuditStmts{
-			head:    prep(`SELECT seq, hash, time FROM audit_head WHERE id = 1`),
 			insert:  prep(`INSERT INTO audit_events (` + auditColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`),
-			setHead: prep(`UPDATE audit_head SET seq = $1, hash = $2, time = $3 WHERE id = 1`),
+			setHead: prep(`UPDATE audit_head SET seq = $1, hash = $2, time = MAX(time, $3) WHERE id = 1`),
 		}
 	})
 	if s.auditStmtsErr != nil {
 		return fmt.Errorf("prepare the audit statements: %w", s.auditStmtsErr)
 	}
 	// A cancellable context makes the SQLite driver start a watcher goroutine
-	// per statement; the audit writer never cancels a batch (its callers wait
-	// for it whatever happens to their requests) and lock waits are bounded by
-	// busy_timeout, so it runs without one.
+	// per statement; the applier never cancels, and lock waits are bounded by
+	// busy_timeout.
 	ctx = context.WithoutCancel(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var seq, last int64
-		var hash string
-		if err := tx.StmtContext(ctx, s.auditStmts.head).QueryRowContext(ctx).Scan(&seq, &hash, &last); err != nil {
-			return fmt.Errorf("read the audit chain head: %w", err)
-		}
-		last = audit.ClampTimes(events, last)
-		seq, hash = audit.Chain(events, seq, hash)
 		insert := tx.StmtContext(ctx, s.auditStmts.insert)
 		for _, e := range events {
 			if _, err := insert.ExecContext(ctx, auditArgs(e)...); err != nil {
 				return fmt.Errorf("insert audit events: %w", err)
 			}
 		}
-		if _, err := tx.StmtContext(ctx, s.auditStmts.setHead).ExecContext(ctx, seq, hash, last); err != nil {
+		last := events[len(events)-1]
+		if _, err := tx.StmtContext(ctx, s.auditStmts.setHead).ExecContext(ctx, last.Seq, last.Hash, last.Time.UnixMicro()); err != nil {
 			return fmt.Errorf("update the audit chain head: %w", err)
 		}
 		return nil
@@ -149,6 +152,9 @@ func (s *Store) appendAuditSQLite(ctx context.Context, events []audit.Event) err
 // SearchAuditEvents builds one WHERE clause from the set filters (auditFieldFilters)
 // plus seq bounds for a time range (auditSeqRange) and the cursor, newest first.
 func (s *Store) SearchAuditEvents(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
+	if err := s.auditSync(ctx); err != nil {
+		return nil, err
+	}
 	where, args := s.auditFieldFilters(f)
 	add := func(cond string, v any) {
 		args = append(args, v)
@@ -289,6 +295,9 @@ func (s *Store) auditSeqRange(ctx context.Context, from, to time.Time) (lo, hi i
 }
 
 func (s *Store) AuditEventsAfter(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	if err := s.auditSync(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
@@ -297,6 +306,9 @@ func (s *Store) AuditEventsAfter(ctx context.Context, after int64, limit int) ([
 }
 
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	if err := s.auditSync(ctx); err != nil {
+		return 0, "", err
+	}
 	var seq int64
 	var hash string
 	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
@@ -316,6 +328,9 @@ func (s *Store) LatestAuditCheckpoint(ctx context.Context) (audit.Checkpoint, er
 // cutoff (never past it, so the remaining events stay one unbroken chain), at most
 // batch of them, and stores the signed checkpoint of the last one deleted.
 func (s *Store) TrimAuditEvents(ctx context.Context, cutoff time.Time, batch int, sign func(audit.Checkpoint) audit.Checkpoint) (int, error) {
+	if err := s.auditSync(ctx); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == Postgres {

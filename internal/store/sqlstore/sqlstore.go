@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -57,6 +58,13 @@ type Store struct {
 	auditStmtsOnce sync.Once
 	auditStmts     sqliteAuditStmts
 	auditStmtsErr  error
+
+	// SQLite only: the database file's path, and the audit journal
+	// (auditjournal.go), started on first use.
+	path         string
+	journalOnce  sync.Once
+	auditJournal atomic.Pointer[auditJournal]
+	journalErr   error
 
 	// SQLite only: the background checkpointer's connection and its stop signal.
 	ckpt               *sql.DB
@@ -131,7 +139,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	ckpt.SetMaxOpenConns(1)
-	s := &Store{dialect: SQLite, read: newReadPool(read, true), write: write, ckpt: ckpt,
+	s := &Store{dialect: SQLite, path: path, read: newReadPool(read, true), write: write, ckpt: ckpt,
 		ckptStop: make(chan struct{}), ckptDone: make(chan struct{})}
 	go checkpointLoop(ckpt, s.ckptStop, s.ckptDone)
 	return s, nil
@@ -184,7 +192,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		err = s.auditStmts.close()
+		if j := s.auditJournal.Load(); j != nil {
+			err = j.close()
+		}
+		err = errors.Join(err, s.auditStmts.close())
 		if s.ckpt != nil {
 			close(s.ckptStop)
 			<-s.ckptDone
