@@ -35,14 +35,17 @@ func benchRules(kind string) []Rule {
 		case "cedar-like":
 			// Indexed by the pattern's literal start.
 			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "dept-%d*" };`, i)
-		case "cedar-unguarded":
-			// No condition the engine can index: every rule is evaluated (all
-			// in one merged policy list).
+		case "cedar-like-anywhere":
+			// Not indexable; the pattern is checked in Go before Cedar.
 			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" };`, i)
+		case "cedar-unguarded":
+			// No condition known to be needed (the || has a side about the
+			// context): every rule is evaluated, all in one merged list.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" || context.client_id == "cli_none" };`, i)
 		case "cedar-unguarded-forbid":
 			// The same with a forbid in each rule: checked for the rules whose
 			// permit matched.
-			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" };
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" || context.client_id == "cli_none" };
 forbid(principal, action, resource) when { principal has contractor };`, i)
 		}
 		rules = append(rules, r)
@@ -65,7 +68,7 @@ func benchUser(match bool) user.User {
 // "uncached" is every decision evaluated (a user's first decision at this rule
 // version); "cached" the same user deciding again (the decision cache).
 func BenchmarkEvaluate1000Rules(b *testing.B) {
-	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-or", "cedar-like", "cedar-unguarded", "cedar-unguarded-forbid"} {
+	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-or", "cedar-like", "cedar-like-anywhere", "cedar-unguarded", "cedar-unguarded-forbid"} {
 		cr := compile(1, benchRules(kind)).clients["cli_web"]
 		for _, match := range []bool{true, false} {
 			req := Request{AgentID: agentID, ClientID: "cli_web", User: benchUser(match)}

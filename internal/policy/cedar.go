@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -80,8 +81,9 @@ var gotWant = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": (?:exact )?got (.*) want (
 // statement only for users who meet one (none known: for every user).
 type guard struct {
 	kind  guardKind
-	name  string // attribute name (attr, prefix, suffix), group name (group), user id (user)
-	value string // attribute value (attr), its start (prefix) or end (suffix)
+	name  string         // attribute name (attr, prefix, suffix, match, has, not-equal), group name (group), user id (user)
+	value string         // attribute value (attr, not-equal), its start (prefix) or end (suffix), the pattern's Cedar text (match)
+	pat   *types.Pattern // match
 }
 
 type guardKind uint8
@@ -93,7 +95,67 @@ const (
 	guardUser
 	guardPrefix
 	guardSuffix
+	// Not indexable, but cheap to check in Go before asking Cedar: the
+	// attribute matches a pattern, exists, or exists and differs from a value.
+	guardMatch
+	guardContains // like "*…*"
+	guardHas
+	guardNotEqual
 )
+
+// indexable reports whether the engine can look g up in a map.
+func (g guard) indexable() bool { return g.kind <= guardSuffix }
+
+func allIndexable(gs []guard) bool {
+	return !slices.ContainsFunc(gs, func(g guard) bool { return !g.indexable() })
+}
+
+// holds reports whether u meets g (what Cedar would see of u: principal).
+func (g guard) holds(u user.User) bool {
+	switch g.kind {
+	case guardUser:
+		return u.ID == g.name
+	case guardGroup:
+		return slices.Contains(u.Groups, g.name)
+	}
+	v, ok := principalAttrValue(u, g.name)
+	if !ok {
+		return false
+	}
+	switch g.kind {
+	case guardAttr:
+		return v == g.value
+	case guardPrefix:
+		return strings.HasPrefix(v, g.value)
+	case guardSuffix:
+		return strings.HasSuffix(v, g.value)
+	case guardMatch:
+		return g.pat.Match(types.String(v))
+	case guardContains:
+		return strings.Contains(v, g.value)
+	case guardHas:
+		return true
+	case guardNotEqual:
+		return v != g.value
+	}
+	return true // unknown: never skip a statement
+}
+
+// principalAttrValue is the string attribute name of principal(u), if it has one.
+func principalAttrValue(u user.User, name string) (string, bool) {
+	switch name {
+	case "username":
+		return u.Username, true
+	case "email":
+		return u.Email, true
+	case "display_name":
+		return u.DisplayName, true
+	case "groups":
+		return "", false // a set, not a string
+	}
+	v, ok := u.Attributes[name]
+	return v, ok
+}
 
 // compiledPolicy is one rule's Cedar policy, ready to evaluate.
 type compiledPolicy struct {
@@ -265,7 +327,7 @@ func guardOf(a *ast.Policy) []guard {
 }
 
 // needs returns guards one of which must hold for n to be true, or nil: of a
-// conjunction those of its first conjunct that has some, of a disjunction those
+// conjunction those of a conjunct (indexable ones first), of a disjunction those
 // of both sides (if both have some), else the guard of the condition itself:
 // principal.<attr> == "<value>", principal.<attr> like "<pattern>" (a pattern
 // without a wildcard, or with a literal start or end), principal in
@@ -273,10 +335,12 @@ func guardOf(a *ast.Policy) []guard {
 func needs(n ast.IsNode) []guard {
 	switch x := n.(type) {
 	case ast.NodeTypeAnd:
-		if g := needs(x.Left); g != nil {
-			return g
+		// Either side's guards will do; an indexable set is worth more.
+		l, r := needs(x.Left), needs(x.Right)
+		if l == nil || (r != nil && !allIndexable(l) && allIndexable(r)) {
+			return r
 		}
-		return needs(x.Right)
+		return l
 	case ast.NodeTypeOr:
 		l, r := needs(x.Left), needs(x.Right)
 		if l == nil || r == nil {
@@ -314,6 +378,20 @@ func guardNode(n ast.IsNode) guard {
 	case ast.NodeTypeLike:
 		if name, ok := principalAttr(x.Arg); ok && name != "groups" {
 			return likeGuard(name, x.Value)
+		}
+	case ast.NodeTypeHas:
+		if isPrincipal(x.Arg) && x.Value != "groups" {
+			return guard{kind: guardHas, name: string(x.Value)}
+		}
+	case ast.NodeTypeNotEquals:
+		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
+			if name, ok := principalAttr(pair[0]); ok && name != "groups" {
+				if v, ok := literal(pair[1]); ok {
+					if s, ok := v.(types.String); ok {
+						return guard{kind: guardNotEqual, name: name, value: string(s)}
+					}
+				}
+			}
 		}
 	case ast.NodeTypeEquals:
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
@@ -353,7 +431,8 @@ func guardNode(n ast.IsNode) guard {
 }
 
 // likeGuard is what principal.<name> like p needs: equality for a pattern
-// without a wildcard, else the literal it starts or ends with.
+// without a wildcard, else the literal it starts or ends with, else the literal
+// it contains ("*…*"), else a match of the pattern itself.
 func likeGuard(name string, p types.Pattern) guard {
 	// The pattern's components are only visible in its JSON form: "Wildcard"
 	// or {"Literal": "…"}, in order.
@@ -376,7 +455,7 @@ func likeGuard(name string, p types.Pattern) guard {
 		if v, ok := lit(comps[0]); ok {
 			return guard{kind: guardAttr, name: name, value: v}
 		}
-		return guard{}
+		return guard{kind: guardHas, name: name} // "*": any value
 	}
 	if v, ok := lit(comps[0]); ok {
 		return guard{kind: guardPrefix, name: name, value: v}
@@ -384,7 +463,12 @@ func likeGuard(name string, p types.Pattern) guard {
 	if v, ok := lit(comps[len(comps)-1]); ok {
 		return guard{kind: guardSuffix, name: name, value: v}
 	}
-	return guard{}
+	if len(comps) == 3 && string(comps[0]) == `"Wildcard"` && string(comps[2]) == `"Wildcard"` {
+		if v, ok := lit(comps[1]); ok {
+			return guard{kind: guardContains, name: name, value: v}
+		}
+	}
+	return guard{kind: guardMatch, name: name, value: string(p.MarshalCedar()), pat: &p}
 }
 
 // principal is the Cedar view of a user: its UID and entity.

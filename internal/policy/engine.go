@@ -53,6 +53,11 @@ type clientRules struct {
 	cedarByPrefix map[attrValue][]int // like "start*"
 	cedarBySuffix map[attrValue][]int // like "*end"
 	affixLens     map[string][]int    // attribute -> lengths of its indexed starts and ends
+	// Cedar rules whose every permit statement has guards but some are not
+	// indexable (a like "*…*", a has, a !=): a rule is a candidate if one of
+	// its guards holds for the user, which is checked in Go (a few ns a guard,
+	// against ~90 ns for Cedar to evaluate the statement).
+	cedarFiltered []filteredRule
 	// The other Cedar rules are always evaluated: the permit statements of all
 	// of them form one list, evaluated by one Authorize (1,000 rules one by
 	// one took ~0.7 ms, together ~0.07 ms). A forbid applies only to its own
@@ -130,8 +135,10 @@ func compile(version int64, rules []Rule) *compiled {
 						cr.mergedRule[lp.id] = i
 					}
 				}
+			} else if guards := slices.Concat(p.guards...); !allIndexable(guards) {
+				cr.cedarFiltered = append(cr.cedarFiltered, filteredRule{rule: i, guards: guards})
 			} else {
-				for _, g := range slices.Concat(p.guards...) {
+				for _, g := range guards {
 					cr.index(g, i)
 				}
 			}
@@ -139,6 +146,12 @@ func compile(version int64, rules []Rule) *compiled {
 		cr.rules = append(cr.rules, rule)
 	}
 	return c
+}
+
+// filteredRule is a Cedar rule that can admit only users who meet one of guards.
+type filteredRule struct {
+	rule   int
+	guards []guard
 }
 
 // index makes rule i a candidate for users who meet g.
@@ -231,9 +244,14 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 	if d, ok := cr.decideIndexed(req, who); ok {
 		return d
 	}
-	candidates := cr.cedarCandidates(req.User)
-	if len(candidates) == 0 && len(cr.merged) == 0 {
-		return cr.decideCedar(req, who, nil) // nothing to evaluate: cheaper than the cache
+	// Only indexed Cedar rules: finding the candidates is a few map lookups,
+	// and with none there is nothing to evaluate or cache.
+	var candidates []int
+	indexedOnly := len(cr.merged) == 0 && len(cr.cedarFiltered) == 0
+	if indexedOnly {
+		if candidates = cr.cedarCandidates(req.User); len(candidates) == 0 {
+			return cr.decideCedar(req, who, nil)
+		}
 	}
 	key := userKey(req.User)
 	cr.decidedMu.RLock()
@@ -241,6 +259,9 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 	cr.decidedMu.RUnlock()
 	if ok {
 		return d
+	}
+	if !indexedOnly {
+		candidates = cr.cedarCandidates(req.User)
 	}
 	d = cr.decideCedar(req, who, candidates)
 	cr.decidedMu.Lock()
@@ -384,6 +405,11 @@ func (cr *clientRules) cedarCandidates(u user.User) []int {
 		attr("username", u.Username)
 		attr("email", u.Email)
 		attr("display_name", u.DisplayName)
+	}
+	for _, f := range cr.cedarFiltered {
+		if slices.ContainsFunc(f.guards, func(g guard) bool { return g.holds(u) }) {
+			out = append(out, f.rule)
+		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

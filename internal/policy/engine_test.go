@@ -67,7 +67,12 @@ func TestDecide(t *testing.T) {
 		permit(principal, action, resource);
 		forbid(principal, action, resource) when { principal has department && principal.department == "Sales" };`})
 	unguarded := newAgent(t, s)
-	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" };`})
+	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" || context.client_id == "cli_none" };`})
+	filtered := newAgent(t, s) // guards checked in Go before Cedar: like "*…*", has, !=
+	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*al*" };`})
+	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_mobile", Policy: `permit(principal, action, resource) when { principal has department };`})
+	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_other", Policy: `permit(principal, action, resource) when { principal.username != "sam" };`})
+	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_match", Policy: `permit(principal, action, resource) when { principal.department like "*a*e*" };`})
 	byContext := newAgent(t, s)
 	addRule(t, s, policy.Rule{AgentID: byContext, ClientID: "cli_web", Policy: `permit(principal, action, resource == Agent::"` + byContext + `") when { context.client_id == "cli_web" && principal.groups.contains("sales") };`})
 	inactive := hrUser
@@ -96,6 +101,14 @@ func TestDecide(t *testing.T) {
 		{"permit without the forbid", forbids, "cli_web", hrUser, true, "", nil},
 		{"unguarded Cedar rule", unguarded, "cli_web", hrUser, true, "", nil},
 		{"unguarded Cedar rule, no match", unguarded, "cli_web", salesUser, false, "", nil},
+		{"like *al*: Sales", filtered, "cli_web", salesUser, true, "", nil},
+		{"like *al*: HR", filtered, "cli_web", hrUser, false, "", nil},
+		{"has: an attribute present", filtered, "cli_mobile", salesUser, true, "", nil},
+		{"has: the attribute missing", filtered, "cli_mobile", noAttrs, false, "", nil},
+		{"!=: another username", filtered, "cli_other", hrUser, true, "", nil},
+		{"!=: the excluded username", filtered, "cli_other", salesUser, false, "", nil},
+		{"like *a*e*: Sales", filtered, "cli_match", salesUser, true, "", nil},
+		{"like *a*e*: HR", filtered, "cli_match", hrUser, false, "", nil},
 		{"context and group set", byContext, "cli_web", salesUser, true, "", nil},
 		{"context and group set, not a member", byContext, "cli_web", hrUser, false, "", nil},
 		{"unknown agent", "agt_none", "cli_web", hrUser, false, "", []string{"no inbound rule"}},
@@ -302,8 +315,18 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username like "u*" }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(groups))
 		},
-		// Unguarded (no condition the engine indexes): merged; with a forbid,
+		// Unguarded (no condition known to be needed): merged; with a forbid,
 		// the forbid is checked after a permit matched.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*%s*" || context.client_id == "cli_a" };`, pick(depts)[1:2])
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { context.client_id == "cli_b" || principal.username like "u*" }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(groups))
+		},
+		// Filtered (guards checked in Go: like "*…*", has, !=).
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*%s*" };`, pick(depts)[1:2])
+		},
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal has department && principal.department like "*%s*" };`, pick(depts)[1:2])
 		},
