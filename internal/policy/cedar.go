@@ -101,24 +101,52 @@ const (
 	guardContains // like "*…*"
 	guardHas
 	guardNotEqual
+	// context.client_id == value: decided when the rules are compiled (they
+	// are grouped by client), never at a decision.
+	guardClient
 )
 
 // indexable reports whether the engine can look g up in a map.
 func (g guard) indexable() bool { return g.kind <= guardSuffix }
 
+func onlyClient(gs []guard) bool {
+	return !slices.ContainsFunc(gs, func(g guard) bool { return g.kind != guardClient })
+}
+
+// forClient decides a statement's client guards for the client its rule is
+// for: one that holds means the statement needs nothing known of the user
+// (nil, true); the others are dropped, and with no guard left the statement
+// can never hold for this client (false).
+func forClient(gs []guard, clientID string) ([]guard, bool) {
+	if gs == nil {
+		return nil, true
+	}
+	var out []guard
+	for _, g := range gs {
+		switch {
+		case g.kind != guardClient:
+			out = append(out, g)
+		case g.value == clientID:
+			return nil, true
+		}
+	}
+	return out, len(out) > 0
+}
+
 func allIndexable(gs []guard) bool {
 	return !slices.ContainsFunc(gs, func(g guard) bool { return !g.indexable() })
 }
 
-// holds reports whether u meets g (what Cedar would see of u: principal).
-func (g guard) holds(u user.User) bool {
+// holds reports whether u meets g (what Cedar would see of u: principal);
+// attr is principalAttrValue for u (the caller may remember its answers).
+func (g guard) holds(u user.User, attr func(string) (string, bool)) bool {
 	switch g.kind {
 	case guardUser:
 		return u.ID == g.name
 	case guardGroup:
 		return slices.Contains(u.Groups, g.name)
 	}
-	v, ok := principalAttrValue(u, g.name)
+	v, ok := attr(g.name)
 	if !ok {
 		return false
 	}
@@ -335,9 +363,10 @@ func guardOf(a *ast.Policy) []guard {
 func needs(n ast.IsNode) []guard {
 	switch x := n.(type) {
 	case ast.NodeTypeAnd:
-		// Either side's guards will do; an indexable set is worth more.
+		// Either side's guards will do; a condition on the user is worth more
+		// than one on the client, and an indexable one most.
 		l, r := needs(x.Left), needs(x.Right)
-		if l == nil || (r != nil && !allIndexable(l) && allIndexable(r)) {
+		if l == nil || (r != nil && (onlyClient(l) && !onlyClient(r) || !allIndexable(l) && allIndexable(r))) {
 			return r
 		}
 		return l
@@ -395,6 +424,15 @@ func guardNode(n ast.IsNode) guard {
 		}
 	case ast.NodeTypeEquals:
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
+			if acc, ok := pair[0].(ast.NodeTypeAccess); ok && acc.Value == "client_id" {
+				if v, ok := acc.Arg.(ast.NodeTypeVariable); ok && v.Name == "context" {
+					if lit, ok := literal(pair[1]); ok {
+						if s, ok := lit.(types.String); ok {
+							return guard{kind: guardClient, value: string(s)}
+						}
+					}
+				}
+			}
 			if name, ok := principalAttr(pair[0]); ok && name != "groups" {
 				if v, ok := literal(pair[1]); ok {
 					if s, ok := v.(types.String); ok {

@@ -112,7 +112,10 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, nil},
 		{`permit(principal, action, resource) when { principal.level == 3 };`, nil},
 		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, nil},
-		{`permit(principal, action, resource) when { context.client_id == "x" };`, nil},
+		// The client: decided when the rules are compiled (forClient).
+		{`permit(principal, action, resource) when { context.client_id == "x" };`, []g{{guardClient, "", "x"}}},
+		{`permit(principal, action, resource) when { principal.department like "*R*" || context.client_id == "x" };`, []g{{guardContains, "department", "R"}, {guardClient, "", "x"}}},
+		{`permit(principal, action, resource) when { context.client_id == "x" && principal.username == "bob" };`, []g{{guardAttr, "username", "bob"}}},
 	}
 	for _, tt := range tests {
 		p, err := CompilePolicy(tt.text, agentID)
@@ -125,6 +128,30 @@ func TestGuards(t *testing.T) {
 		}
 		if len(p.guards) != 1 || !slices.Equal(got, tt.want) {
 			t.Errorf("%s: guards %+v, want [%+v]", tt.text, p.guards, tt.want)
+		}
+	}
+}
+
+// A client guard is decided for the rule's client: one that holds leaves
+// nothing known of the user, one that cannot is dropped, and a statement left
+// without guards can never hold.
+func TestForClient(t *testing.T) {
+	user := guard{kind: guardAttr, name: "department", value: "HR"}
+	tests := []struct {
+		guards []guard
+		want   []guard
+		ok     bool
+	}{
+		{nil, nil, true},
+		{[]guard{user}, []guard{user}, true},
+		{[]guard{user, {kind: guardClient, value: "cli_a"}}, nil, true},
+		{[]guard{user, {kind: guardClient, value: "cli_b"}}, []guard{user}, true},
+		{[]guard{{kind: guardClient, value: "cli_b"}}, nil, false},
+	}
+	for _, tt := range tests {
+		got, ok := forClient(tt.guards, "cli_a")
+		if ok != tt.ok || !slices.Equal(got, tt.want) {
+			t.Errorf("forClient(%v) = %v %v, want %v %v", tt.guards, got, ok, tt.want, tt.ok)
 		}
 	}
 }

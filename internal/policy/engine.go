@@ -127,18 +127,34 @@ func compile(version int64, rules []Rule) *compiled {
 				continue
 			}
 			rule.policy = p
-			if slices.ContainsFunc(p.guards, func(g []guard) bool { return g == nil }) {
-				for _, lp := range p.set {
-					if lp.p.Effect() == cedar.Permit {
-						lp.id, lp.rule = cedar.PolicyID(fmt.Sprintf("%d.%s", i, lp.id)), i
-						cr.merged = append(cr.merged, lp)
-						cr.mergedRule[lp.id] = i
-					}
+			// The permit statements that can hold for this client, and their guards.
+			var permits policyList
+			var guards [][]guard
+			k := 0
+			for _, lp := range p.set {
+				if lp.p.Effect() != cedar.Permit {
+					continue
 				}
-			} else if guards := slices.Concat(p.guards...); !allIndexable(guards) {
-				cr.cedarFiltered = append(cr.cedarFiltered, filteredRule{rule: i, guards: guards})
-			} else {
-				for _, g := range guards {
+				g, ok := forClient(p.guards[k], r.ClientID)
+				k++
+				if ok {
+					permits, guards = append(permits, lp), append(guards, g)
+				}
+			}
+			all := slices.Concat(guards...)
+			switch {
+			case len(permits) == 0:
+				// No permit can hold for this client: the rule admits nobody.
+			case slices.ContainsFunc(guards, func(g []guard) bool { return g == nil }):
+				for _, lp := range permits {
+					lp.id, lp.rule = cedar.PolicyID(fmt.Sprintf("%d.%s", i, lp.id)), i
+					cr.merged = append(cr.merged, lp)
+					cr.mergedRule[lp.id] = i
+				}
+			case !allIndexable(all):
+				cr.cedarFiltered = append(cr.cedarFiltered, filteredRule{rule: i, guards: all})
+			default:
+				for _, g := range all {
 					cr.index(g, i)
 				}
 			}
@@ -406,9 +422,26 @@ func (cr *clientRules) cedarCandidates(u user.User) []int {
 		attr("email", u.Email)
 		attr("display_name", u.DisplayName)
 	}
-	for _, f := range cr.cedarFiltered {
-		if slices.ContainsFunc(f.guards, func(g guard) bool { return g.holds(u) }) {
-			out = append(out, f.rule)
+	if len(cr.cedarFiltered) > 0 {
+		// Filtered rules mostly test the same attribute or two: remember the
+		// last one read.
+		var name, val string
+		var ok, read bool
+		attr := func(n string) (string, bool) {
+			if !read || n != name {
+				name, read = n, true
+				val, ok = principalAttrValue(u, n)
+			}
+			return val, ok
+		}
+	rules:
+		for _, f := range cr.cedarFiltered {
+			for _, g := range f.guards {
+				if g.holds(u, attr) {
+					out = append(out, f.rule)
+					continue rules
+				}
+			}
 		}
 	}
 	slices.Sort(out)

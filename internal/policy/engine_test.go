@@ -67,7 +67,7 @@ func TestDecide(t *testing.T) {
 		permit(principal, action, resource);
 		forbid(principal, action, resource) when { principal has department && principal.department == "Sales" };`})
 	unguarded := newAgent(t, s)
-	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" || context.client_id == "cli_none" };`})
+	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" || principal.level > 3 };`})
 	filtered := newAgent(t, s) // guards checked in Go before Cedar: like "*…*", has, !=
 	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*al*" };`})
 	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_mobile", Policy: `permit(principal, action, resource) when { principal has department };`})
