@@ -98,18 +98,6 @@ func loadGroups(ctx context.Context, q queryer, users []user.User) error {
 	return rows.Err()
 }
 
-func getUser(ctx context.Context, q queryer, where string, args ...any) (user.User, error) {
-	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+where, args...))
-	if err != nil {
-		return u, err
-	}
-	us := []user.User{u}
-	if err := loadGroups(ctx, q, us); err != nil {
-		return u, err
-	}
-	return us[0], nil
-}
-
 func (s *Store) CreateUser(ctx context.Context, u user.User, passwordHash string) error {
 	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, username_key, email, email_key, display_name, attributes, active, source, external_id, password_hash, created_at, updated_at)
@@ -123,23 +111,23 @@ func (s *Store) CreateUser(ctx context.Context, u user.User, passwordHash string
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (user.User, error) {
-	return s.readUser(ctx, `id = $1`, id)
+	return s.getUser(ctx, s.read, `id = $1`, id)
 }
 
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (user.User, error) {
-	return s.readUser(ctx, `username_key = $1`, user.Key(username))
+	return s.getUser(ctx, s.read, `username_key = $1`, user.Key(username))
 }
 
-// readUser is getUser in one query: the user's group names come as a JSON
-// array in the same row. Every token exchange and sign-in reads a user, and a
-// second query for the groups was a third of that read's cost.
-func (s *Store) readUser(ctx context.Context, where string, args ...any) (user.User, error) {
+// getUser reads one user in one query: the group names come as a JSON array in
+// the same row. Every token exchange and sign-in reads a user, and a second
+// query for the groups was a third of that read's cost.
+func (s *Store) getUser(ctx context.Context, q queryer, where string, args ...any) (user.User, error) {
 	groups := `(SELECT json_group_array(g.name ORDER BY g.name_key) FROM group_members m JOIN user_groups g ON g.id = m.group_id WHERE m.user_id = users.id)`
 	if s.dialect == Postgres {
 		groups = `COALESCE((SELECT json_agg(g.name ORDER BY g.name_key) FROM group_members m JOIN user_groups g ON g.id = m.group_id WHERE m.user_id = users.id)::text, '[]')`
 	}
 	var names string
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, `+groups+` FROM users WHERE `+where, args...), &names)
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+`, `+groups+` FROM users WHERE `+where, args...), &names)
 	if err != nil {
 		return u, err
 	}
@@ -267,7 +255,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, o user.Orphaning, upd
 	var u user.User
 	var changes []user.OrphanChange
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		before, err := getUser(ctx, tx, `id = $1`+s.forUpdate(), id)
+		before, err := s.getUser(ctx, tx, `id = $1`+s.forUpdate(), id)
 		if err != nil {
 			return err
 		}
@@ -314,7 +302,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, o user.Orphaning) (us
 	var changes []user.OrphanChange
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if u, err = getUser(ctx, tx, `id = $1`+s.forUpdate(), id); err != nil {
+		if u, err = s.getUser(ctx, tx, `id = $1`+s.forUpdate(), id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
