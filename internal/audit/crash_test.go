@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -39,7 +40,7 @@ func TestAnsweredEventsSurviveSIGKILL(t *testing.T) {
 	answered := map[string]bool{}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		if id, ok := cutPrefix(sc.Text(), "answered "); ok {
+		if id, ok := strings.CutPrefix(sc.Text(), "answered "); ok {
 			answered[id] = true
 		}
 	}
@@ -78,13 +79,6 @@ func TestAnsweredEventsSurviveSIGKILL(t *testing.T) {
 	if r := verify(t, st); !r.OK {
 		t.Fatalf("verify after the kill: %+v", r)
 	}
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) < len(p) || s[:len(p)] != p {
-		return "", false
-	}
-	return s[len(p):], true
 }
 
 // crashChild records events from 16 goroutines and kills its own process once

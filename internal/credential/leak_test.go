@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -169,17 +167,10 @@ func TestNoPlaintextSecretAnywhere(t *testing.T) {
 // and bytea column of every table of the test's PostgreSQL schema.
 func storedBytes(t *testing.T, d sqlstore.Dialect, dbURL, dir string) []byte {
 	t.Helper()
-	var all []byte
 	if d == sqlstore.SQLite {
-		for _, name := range []string{"agentguard.db", "agentguard.db-wal"} {
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			all = append(all, b...)
-		}
-		return all
+		return storetest.SQLiteBytes(t, dir)
 	}
+	var all []byte
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)

@@ -3,14 +3,13 @@ package idp_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/agentguard/agentguard/internal/idp"
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/store/storetest"
 )
 
 type problem struct {
@@ -141,10 +140,7 @@ func TestIdentityProviderSecrets(t *testing.T) {
 	if !strings.Contains(string(raw), "identity_provider.update") {
 		t.Fatalf("no update events: %s", raw)
 	}
-	for _, name := range []string{"agentguard.db", "agentguard.db-wal"} {
-		b, _ := os.ReadFile(filepath.Join(dir, name))
-		answers.Write(b)
-	}
+	answers.Write(storetest.SQLiteBytes(t, dir))
 	for _, sec := range []string{"s3cret-client-secret-value", "n3w-client-secret-value"} {
 		if bytes.Contains(answers.Bytes(), []byte(sec)) {
 			t.Fatalf("the secret %q shows in an answer, an event or the database", sec)

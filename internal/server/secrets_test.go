@@ -21,6 +21,7 @@ import (
 	"github.com/agentguard/agentguard/internal/secret"
 	"github.com/agentguard/agentguard/internal/server"
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/store/storetest"
 	"github.com/agentguard/agentguard/internal/token"
 )
 
@@ -65,14 +66,7 @@ func testConfig(dataDir, adminToken string) config.Config {
 // dataFiles reads the SQLite database and its WAL as they are on disk.
 func dataFiles(t *testing.T, dir string) []byte {
 	t.Helper()
-	var all []byte
-	for _, name := range []string{"agentguard.db", "agentguard.db-wal"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		all = append(all, b...)
-	}
+	all := storetest.SQLiteBytes(t, dir)
 	if len(all) == 0 {
 		t.Fatal("no database bytes read")
 	}

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/agentguard/agentguard/internal/signin/signintest"
 	"github.com/agentguard/agentguard/internal/store/sqlstore"
+	"github.com/agentguard/agentguard/internal/store/storetest"
 )
 
 type syncBuffer struct {
@@ -76,14 +75,7 @@ func TestNoSecretsInLogsAuditOrDatabase(t *testing.T) {
 	if len(events) < 200 {
 		t.Fatalf("audit search returned only %d bytes", len(events))
 	}
-	var db []byte
-	for _, name := range []string{"agentguard.db", "agentguard.db-wal"} {
-		raw, err := os.ReadFile(filepath.Join(f.Config.DataDir, name))
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		db = append(db, raw...)
-	}
+	db := storetest.SQLiteBytes(t, f.Config.DataDir)
 	for where, haystack := range map[string][]byte{"log": logs.Bytes(), "audit events": events, "database": db} {
 		for _, s := range secrets {
 			if s == "" {

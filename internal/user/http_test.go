@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +13,7 @@ import (
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/config"
 	"github.com/agentguard/agentguard/internal/server/servertest"
+	"github.com/agentguard/agentguard/internal/store/storetest"
 	"github.com/agentguard/agentguard/internal/user"
 )
 
@@ -414,10 +413,7 @@ func TestPasswordsStayOutOfEverything(t *testing.T) {
 	all, _ := json.Marshal(events(t, s, "limit=500"))
 	everything = append(everything, all...)
 	everything = append(everything, logs.Bytes()...)
-	for _, name := range []string{"agentguard.db", "agentguard.db-wal"} {
-		b, _ := os.ReadFile(filepath.Join(dir, name))
-		everything = append(everything, b...)
-	}
+	everything = append(everything, storetest.SQLiteBytes(t, dir)...)
 	if len(all) < 100 || len(logs.Bytes()) == 0 {
 		t.Fatalf("too little to search: %d bytes of events, %d of logs", len(all), len(logs.Bytes()))
 	}
