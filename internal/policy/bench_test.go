@@ -38,14 +38,30 @@ func benchRules(kind string) []Rule {
 		case "cedar-like-anywhere":
 			// Not indexable; the pattern is checked in Go before Cedar.
 			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department like "*ept-%d*" };`, i)
-		case "cedar-unguarded":
-			// No condition the engine can analyze (a negation): every rule is
-			// evaluated, all in one merged list.
+		case "cedar-negation":
+			// Negations pushed inwards: indexed as department == "dept-<i>".
 			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { !(principal.department != "dept-%d") };`, i)
+		case "cedar-unless":
+			// unless { department != … } needs department == …: indexed.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) unless { principal.department != "dept-%d" };`, i)
+		case "cedar-groups-any":
+			// A member of one of two groups: indexed under both.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.containsAny(["group-%d", "team-%d"]) };`, i, i)
+		case "cedar-ip-range":
+			// Not indexable; the address is parsed once and checked in Go.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { ip(principal.ip).isInRange(ip("10.%d.%d.0/24")) };`, i/256, i%256)
+		case "cedar-decimal":
+			// Not indexable; the attribute is parsed once and compared in Go.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { decimal(principal.score).lessThan(decimal("%d.5")) };`, i)
+		case "cedar-unguarded":
+			// No condition the engine can analyze (a side of the || holds for
+			// anyone outside a group): every rule is evaluated, all in one
+			// merged list.
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department == "dept-%d" || !(principal in Group::"staff") };`, i)
 		case "cedar-unguarded-forbid":
 			// The same with a forbid in each rule: checked for the rules whose
 			// permit matched.
-			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { !(principal.department != "dept-%d") };
+			r.Policy = fmt.Sprintf(`permit(principal, action, resource) when { principal.department == "dept-%d" || !(principal in Group::"staff") };
 forbid(principal, action, resource) when { principal has contractor };`, i)
 		case "cedar-client":
 			// An || with a side about the client: decided when the rules are
@@ -60,9 +76,9 @@ forbid(principal, action, resource) when { principal has contractor };`, i)
 // benchUser matches the last rule (the most work before an allow) or none.
 func benchUser(match bool) user.User {
 	u := user.User{ID: "usr_x", Username: "alice", Email: "alice@example.com", Active: true,
-		Groups: []string{"staff", "group-x"}, Attributes: map[string]string{"department": "dept-x", "level": "senior", "title": "engineer"}}
+		Groups: []string{"staff", "group-x"}, Attributes: map[string]string{"department": "dept-x", "level": "senior", "title": "engineer", "ip": "192.168.1.7", "score": "1000.0"}}
 	if match {
-		u.ID, u.Groups[1], u.Attributes["department"] = "usr_999", "group-999", "dept-999"
+		u.ID, u.Groups[1], u.Attributes["department"], u.Attributes["ip"], u.Attributes["score"] = "usr_999", "group-999", "dept-999", "10.3.231.7", "998.9"
 	}
 	return u
 }
@@ -72,7 +88,7 @@ func benchUser(match bool) user.User {
 // "uncached" is every decision evaluated (a user's first decision at this rule
 // version); "cached" the same user deciding again (the decision cache).
 func BenchmarkEvaluate1000Rules(b *testing.B) {
-	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-or", "cedar-like", "cedar-like-anywhere", "cedar-client", "cedar-unguarded", "cedar-unguarded-forbid"} {
+	for _, kind := range []string{"users", "groups", "cedar", "cedar-groups", "mixed", "cedar-or", "cedar-like", "cedar-like-anywhere", "cedar-client", "cedar-negation", "cedar-unless", "cedar-groups-any", "cedar-ip-range", "cedar-decimal", "cedar-unguarded", "cedar-unguarded-forbid"} {
 		cr := compile(1, benchRules(kind)).clients["cli_web"]
 		for _, match := range []bool{true, false} {
 			req := Request{AgentID: agentID, ClientID: "cli_web", User: benchUser(match)}

@@ -81,9 +81,15 @@ var gotWant = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": (?:exact )?got (.*) want (
 // statement only for users who meet one (none known: for every user).
 type guard struct {
 	kind  guardKind
-	name  string         // attribute name (attr, prefix, suffix, match, has, not-equal), group name (group), user id (user)
+	name  string         // attribute name (attr, prefix, suffix, match, has, not-equal, ip-range, decimal), group name (group), user id (user)
 	value string         // attribute value (attr, not-equal), its start (prefix) or end (suffix), the pattern's Cedar text (match)
 	pat   *types.Pattern // match
+	// ip-range: ip(principal.<name>).isInRange(ipRange)
+	ipRange types.IPAddr
+	// decimal: decimal(principal.<name>) compared with dec holds when
+	// cmp[Compare(attribute, dec)+1]
+	dec types.Decimal
+	cmp [3]bool
 }
 
 type guardKind uint8
@@ -101,6 +107,8 @@ const (
 	guardContains // like "*…*"
 	guardHas
 	guardNotEqual
+	guardIPRange
+	guardDecimal
 	// context.client_id == value: decided when the rules are compiled (they
 	// are grouped by client), never at a decision.
 	guardClient
@@ -137,16 +145,22 @@ func allIndexable(gs []guard) bool {
 	return !slices.ContainsFunc(gs, func(g guard) bool { return !g.indexable() })
 }
 
-// holds reports whether u meets g (what Cedar would see of u: principal);
-// attr is principalAttrValue for u (the caller may remember its answers).
-func (g guard) holds(u user.User, attr func(string) (string, bool)) bool {
+// holds reports whether the user meets g (what Cedar would see of them:
+// principal).
+func (g guard) holds(u *userView) bool {
 	switch g.kind {
 	case guardUser:
 		return u.ID == g.name
 	case guardGroup:
 		return slices.Contains(u.Groups, g.name)
+	case guardIPRange:
+		ip, ok := u.ip(g.name)
+		return ok && g.ipRange.Contains(ip)
+	case guardDecimal:
+		d, ok := u.decimal(g.name)
+		return ok && g.cmp[d.Compare(g.dec)+1]
 	}
-	v, ok := attr(g.name)
+	v, ok := u.attr(g.name)
 	if !ok {
 		return false
 	}
@@ -167,6 +181,58 @@ func (g guard) holds(u user.User, attr func(string) (string, bool)) bool {
 		return v != g.value
 	}
 	return true // unknown: never skip a statement
+}
+
+// userView is a user as the guards of one decision read it: filtered rules
+// mostly test the same attribute or two, so it remembers the last attribute
+// read and the last address parsed.
+type userView struct {
+	user.User
+	name, val        string
+	ok, read         bool
+	ipName           string
+	ipAddr           types.IPAddr
+	ipOK, ipParsed   bool
+	decName          string
+	dec              types.Decimal
+	decOK, decParsed bool
+}
+
+func (u *userView) attr(name string) (string, bool) {
+	if !u.read || name != u.name {
+		u.name, u.read = name, true
+		u.val, u.ok = principalAttrValue(u.User, name)
+	}
+	return u.val, u.ok
+}
+
+// ip is ip(principal.<name>) as Cedar evaluates it, with cedar-go's parser.
+func (u *userView) ip(name string) (types.IPAddr, bool) {
+	if !u.ipParsed || name != u.ipName {
+		u.ipName, u.ipParsed = name, true
+		v, ok := u.attr(name)
+		u.ipAddr, u.ipOK = types.IPAddr{}, false
+		if ok {
+			addr, err := types.ParseIPAddr(v)
+			u.ipAddr, u.ipOK = addr, err == nil
+		}
+	}
+	return u.ipAddr, u.ipOK
+}
+
+// decimal is decimal(principal.<name>) as Cedar evaluates it, with cedar-go's
+// parser.
+func (u *userView) decimal(name string) (types.Decimal, bool) {
+	if !u.decParsed || name != u.decName {
+		u.decName, u.decParsed = name, true
+		v, ok := u.attr(name)
+		u.dec, u.decOK = types.Decimal{}, false
+		if ok {
+			d, err := types.ParseDecimal(v)
+			u.dec, u.decOK = d, err == nil
+		}
+	}
+	return u.dec, u.decOK
 }
 
 // principalAttrValue is the string attribute name of principal(u), if it has one.
@@ -344,10 +410,11 @@ func guardOf(a *ast.Policy) []guard {
 		return []guard{{kind: guardGroup, name: string(s.Entity.ID)}}
 	}
 	for _, c := range a.Conditions {
-		if c.Condition != ast.ConditionWhen {
-			continue
+		need := needs
+		if c.Condition == ast.ConditionUnless {
+			need = needsFalse // unless { X } holds when X is false
 		}
-		if g := needs(c.Body); g != nil {
+		if g := need(c.Body); g != nil {
 			return g
 		}
 	}
@@ -363,24 +430,142 @@ func guardOf(a *ast.Policy) []guard {
 func needs(n ast.IsNode) []guard {
 	switch x := n.(type) {
 	case ast.NodeTypeAnd:
-		// Either side's guards will do; a condition on the user is worth more
-		// than one on the client, and an indexable one most.
-		l, r := needs(x.Left), needs(x.Right)
-		if l == nil || (r != nil && (onlyClient(l) && !onlyClient(r) || !allIndexable(l) && allIndexable(r))) {
-			return r
-		}
-		return l
+		return better(needs(x.Left), needs(x.Right))
 	case ast.NodeTypeOr:
-		l, r := needs(x.Left), needs(x.Right)
-		if l == nil || r == nil {
-			return nil
+		return either(needs(x.Left), needs(x.Right))
+	case ast.NodeTypeNot:
+		return needsFalse(x.Arg)
+	case ast.NodeTypeContainsAny:
+		// principal.groups.containsAny(["a", "b"]): a member of one of them.
+		if name, ok := principalAttr(x.Left); ok && name == "groups" {
+			return setGuards(x.Right, func(v types.Value) (guard, bool) {
+				s, ok := v.(types.String)
+				return guard{kind: guardGroup, name: string(s)}, ok
+			})
 		}
-		return append(l, r...)
+	case ast.NodeTypeContainsAll:
+		// principal.groups.containsAll(["a", "b"]): a member of each; a is
+		// enough to look for.
+		if name, ok := principalAttr(x.Left); ok && name == "groups" {
+			gs := setGuards(x.Right, func(v types.Value) (guard, bool) {
+				s, ok := v.(types.String)
+				return guard{kind: guardGroup, name: string(s)}, ok
+			})
+			if len(gs) > 0 {
+				return gs[:1]
+			}
+		}
+	case ast.NodeTypeIfThenElse:
+		// The then branch with the condition true, or the else with it false.
+		return either(better(needs(x.If), needs(x.Then)), better(needsFalse(x.If), needs(x.Else)))
+	case ast.NodeTypeIn:
+		// principal in [Group::"a", User::"usr_1"]: in one group, or one user.
+		if isPrincipal(x.Left) {
+			if gs := setGuards(x.Right, entityGuard); gs != nil {
+				return gs
+			}
+		}
 	}
 	if g := guardNode(n); g.kind != guardNone {
 		return []guard{g}
 	}
 	return nil
+}
+
+// needsFalse returns guards one of which must hold for n to be false (not true,
+// and not an error, which Cedar treats as neither), or nil: negation pushed
+// inwards (De Morgan), so that !(principal.department != "HR") is indexed as
+// department == "HR" and unless { principal.department == "HR" } is checked as
+// department != "HR".
+func needsFalse(n ast.IsNode) []guard {
+	switch x := n.(type) {
+	case ast.NodeTypeNot:
+		return needs(x.Arg)
+	case ast.NodeTypeAnd: // false when either side is false
+		return either(needsFalse(x.Left), needsFalse(x.Right))
+	case ast.NodeTypeOr: // false when both sides are false
+		return better(needsFalse(x.Left), needsFalse(x.Right))
+	case ast.NodeTypeIfThenElse:
+		return either(better(needs(x.If), needsFalse(x.Then)), better(needsFalse(x.If), needsFalse(x.Else)))
+	}
+	// A comparison of a principal attribute with a string is false only for a
+	// user who has the attribute (without it Cedar's answer is an error).
+	switch g := guardNode(n); g.kind {
+	case guardAttr:
+		return []guard{{kind: guardNotEqual, name: g.name, value: g.value}}
+	case guardNotEqual:
+		return []guard{{kind: guardAttr, name: g.name, value: g.value}}
+	case guardPrefix, guardSuffix, guardMatch, guardContains:
+		return []guard{{kind: guardHas, name: g.name}}
+	}
+	return nil
+}
+
+// setGuards are the guards of the elements of a set literal, or nil if one has
+// none.
+func setGuards(n ast.IsNode, of func(types.Value) (guard, bool)) []guard {
+	var elems []types.Value
+	switch x := n.(type) {
+	case ast.NodeTypeSet:
+		for _, e := range x.Elements {
+			v, ok := literal(e)
+			if !ok {
+				return nil
+			}
+			elems = append(elems, v)
+		}
+	case ast.NodeValue:
+		set, ok := x.Value.(types.Set)
+		if !ok {
+			return nil
+		}
+		for v := range set.All() {
+			elems = append(elems, v)
+		}
+	}
+	var gs []guard
+	for _, v := range elems {
+		g, ok := of(v)
+		if !ok {
+			return nil
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+// entityGuard is what principal in <uid> needs: membership of a group, or
+// being the user.
+func entityGuard(v types.Value) (guard, bool) {
+	uid, ok := v.(types.EntityUID)
+	switch {
+	case !ok:
+		return guard{}, false
+	case uid.Type == EntityGroup:
+		return guard{kind: guardGroup, name: string(uid.ID)}, true
+	case uid.Type == EntityUser:
+		return guard{kind: guardUser, name: string(uid.ID)}, true
+	}
+	return guard{}, false
+}
+
+// better picks the guards of one of two conditions that must both hold: either
+// will do; a condition on the user is worth more than one on the client, and an
+// indexable one most.
+func better(l, r []guard) []guard {
+	if l == nil || (r != nil && (onlyClient(l) && !onlyClient(r) || !allIndexable(l) && allIndexable(r))) {
+		return r
+	}
+	return l
+}
+
+// either is what a condition needs that holds when one of two conditions does:
+// one of the guards of each, if both have some.
+func either(l, r []guard) []guard {
+	if l == nil || r == nil {
+		return nil
+	}
+	return append(l, r...)
 }
 
 func isPrincipal(n ast.IsNode) bool {
@@ -451,11 +636,16 @@ func guardNode(n ast.IsNode) guard {
 	case ast.NodeTypeIn:
 		if isPrincipal(x.Left) {
 			if v, ok := literal(x.Right); ok {
-				if uid, ok := v.(types.EntityUID); ok && uid.Type == EntityGroup {
-					return guard{kind: guardGroup, name: string(uid.ID)}
+				if g, ok := entityGuard(v); ok {
+					return g
 				}
 			}
 		}
+	case ast.NodeTypeExtensionCall:
+		if g := ipRangeGuard(x); g.kind != guardNone {
+			return g
+		}
+		return decimalGuard(x)
 	case ast.NodeTypeContains:
 		if name, ok := principalAttr(x.Left); ok && name == "groups" {
 			if v, ok := literal(x.Right); ok {
@@ -466,6 +656,83 @@ func guardNode(n ast.IsNode) guard {
 		}
 	}
 	return guard{}
+}
+
+// decimalCmp is which results of Compare(a, b) each decimal comparison a.op(b)
+// holds for.
+var decimalCmp = map[types.Path][3]bool{
+	"lessThan":           {true, false, false},
+	"lessThanOrEqual":    {true, true, false},
+	"greaterThan":        {false, false, true},
+	"greaterThanOrEqual": {false, true, true},
+}
+
+// decimalGuard is what decimal(principal.<name>).<op>(decimal("<d>")) needs (or
+// the same with the literal first): the attribute, parsed as Cedar parses it,
+// compared so.
+func decimalGuard(x ast.NodeTypeExtensionCall) guard {
+	cmp, ok := decimalCmp[x.Name]
+	if !ok || len(x.Args) != 2 {
+		return guard{}
+	}
+	for i, pair := range [][2]ast.IsNode{{x.Args[0], x.Args[1]}, {x.Args[1], x.Args[0]}} {
+		name, ok := principalAttr(extensionArg(pair[0], "decimal"))
+		if !ok || name == "groups" {
+			continue
+		}
+		lit, ok := literal(extensionArg(pair[1], "decimal"))
+		if !ok {
+			continue
+		}
+		s, ok := lit.(types.String)
+		if !ok {
+			continue
+		}
+		d, err := types.ParseDecimal(string(s))
+		if err != nil {
+			return guard{}
+		}
+		if i == 1 { // the literal first: d.op(attribute), so Compare(attribute, d) is reversed
+			cmp[0], cmp[2] = cmp[2], cmp[0]
+		}
+		return guard{kind: guardDecimal, name: name, value: string(s), dec: d, cmp: cmp}
+	}
+	return guard{}
+}
+
+// extensionArg is the argument of fn(<arg>), or nil.
+func extensionArg(n ast.IsNode, fn types.Path) ast.IsNode {
+	c, ok := n.(ast.NodeTypeExtensionCall)
+	if !ok || c.Name != fn || len(c.Args) != 1 {
+		return nil
+	}
+	return c.Args[0]
+}
+
+// ipRangeGuard is what ip(principal.<name>).isInRange(ip("<range>")) needs: the
+// attribute, parsed as Cedar parses it, in the range.
+func ipRangeGuard(x ast.NodeTypeExtensionCall) guard {
+	if x.Name != "isInRange" || len(x.Args) != 2 {
+		return guard{}
+	}
+	addr, rng := extensionArg(x.Args[0], "ip"), extensionArg(x.Args[1], "ip")
+	name, ok := principalAttr(addr)
+	if !ok || name == "groups" {
+		return guard{}
+	}
+	lit, ok := literal(rng)
+	if !ok {
+		return guard{}
+	}
+	s, ok := lit.(types.String)
+	if !ok {
+		return guard{}
+	}
+	r, err := types.ParseIPAddr(string(s))
+	if err != nil {
+		return guard{} // Cedar errs at every evaluation; nothing to look for
+	}
+	return guard{kind: guardIPRange, name: name, value: string(s), ipRange: r}
 }
 
 // likeGuard is what principal.<name> like p needs: equality for a pattern

@@ -108,8 +108,51 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { principal.email like "*" };`, []g{{guardHas, "email", ""}}},
 		{`permit(principal, action, resource) when { principal has clearance };`, []g{{guardHas, "clearance", ""}}},
 		{`permit(principal, action, resource) when { principal.department != "HR" };`, []g{{guardNotEqual, "department", "HR"}}},
-		{`permit(principal, action, resource) unless { principal.department == "HR" };`, nil},
-		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, nil},
+		// Sets: one of the groups, or one of the users.
+		{`permit(principal, action, resource) when { principal.groups.containsAny(["a", "b"]) };`, []g{{guardGroup, "a", ""}, {guardGroup, "b", ""}}},
+		{`permit(principal, action, resource) when { principal in [Group::"a", User::"usr_1"] };`, []g{{guardGroup, "a", ""}, {guardUser, "usr_1", ""}}},
+		{`permit(principal, action, resource) when { principal in User::"usr_1" };`, []g{{guardUser, "usr_1", ""}}},
+		{`permit(principal, action, resource) when { principal.groups.containsAny(["a", principal.department]) };`, nil},
+		{`permit(principal, action, resource) when { principal in [Group::"a", Agent::"x"] };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.containsAll(["a", "b"]) };`, []g{{guardGroup, "a", ""}}},
+		{`permit(principal, action, resource) when { principal.groups.containsAll([]) };`, nil},
+		// if-then-else: the then branch's guards with the condition's, or the else
+		// branch's with the condition false.
+		{`permit(principal, action, resource) when { if principal has department then principal.department == "HR" else principal.title == "cto" };`,
+			[]g{{guardAttr, "department", "HR"}, {guardAttr, "title", "cto"}}},
+		{`permit(principal, action, resource) when { if principal.department == "HR" then true else principal.title == "cto" };`,
+			[]g{{guardAttr, "department", "HR"}, {guardAttr, "title", "cto"}}},
+		{`permit(principal, action, resource) when { if principal has department then true else principal.title == "cto" };`,
+			[]g{{guardHas, "department", ""}, {guardAttr, "title", "cto"}}},
+		{`permit(principal, action, resource) when { if principal has department then true else !(principal in Group::"x") };`, nil},
+		// An address in a range: parsed and checked in Go before Cedar.
+		{`permit(principal, action, resource) when { ip(principal.office_ip).isInRange(ip("10.1.0.0/16")) };`, []g{{guardIPRange, "office_ip", "10.1.0.0/16"}}},
+		{`permit(principal, action, resource) when { ip(principal.office_ip).isInRange(ip(principal.range)) };`, nil},
+		{`permit(principal, action, resource) when { ip("10.1.2.3").isInRange(ip("10.1.0.0/16")) };`, nil},
+		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal("1.5")) };`, []g{{guardDecimal, "score", "1.5"}}},
+		{`permit(principal, action, resource) when { decimal("1.5").lessThanOrEqual(decimal(principal.score)) };`, []g{{guardDecimal, "score", "1.5"}}},
+		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal(principal.limit)) };`, nil},
+		// What the engine cannot analyze: evaluated for every user.
+		{`permit(principal, action, resource) when { !(principal has contractor) };`, nil},
+		{`permit(principal, action, resource) when { principal.department == principal.team };`, nil},
+		// Negations pushed inwards: a comparison is false only for a user who has
+		// the attribute (else Cedar errs, and the statement does not apply).
+		{`permit(principal, action, resource) unless { principal.department == "HR" };`, []g{{guardNotEqual, "department", "HR"}}},
+		{`permit(principal, action, resource) when { !(principal.department == "HR") };`, []g{{guardNotEqual, "department", "HR"}}},
+		{`permit(principal, action, resource) when { !(principal.department != "HR") };`, []g{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { !!(principal.department == "HR") };`, []g{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { !(principal.department != "HR" || principal.level > 2) };`, []g{{guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { !(principal.department != "HR" && principal.title != "cto") };`,
+			[]g{{guardAttr, "department", "HR"}, {guardAttr, "title", "cto"}}},
+		{`permit(principal, action, resource) when { !(principal.email like "*@corp*") };`, []g{{guardHas, "email", ""}}},
+		{`permit(principal, action, resource) unless { principal.department != "HR" || principal in Group::"x" };`, []g{{guardAttr, "department", "HR"}}},
+		// A negation that holds for users without an attribute or a group: none.
+		{`permit(principal, action, resource) when { !(principal has department) };`, nil},
+		{`permit(principal, action, resource) when { !(principal in Group::"hr") };`, nil},
+		{`permit(principal, action, resource) when { !(principal == User::"usr_1") };`, nil},
+		{`permit(principal, action, resource) when { !(context.client_id == "x") };`, nil},
+		{`permit(principal, action, resource) when { !(principal.department != "HR" && principal.level > 2) };`, nil},
+		{`permit(principal, action, resource) unless { principal.email like "*" };`, nil},
 		{`permit(principal, action, resource) when { principal.level == 3 };`, nil},
 		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, nil},
 		// The client: decided when the rules are compiled (forClient).

@@ -423,21 +423,11 @@ func (cr *clientRules) cedarCandidates(u user.User) []int {
 		attr("display_name", u.DisplayName)
 	}
 	if len(cr.cedarFiltered) > 0 {
-		// Filtered rules mostly test the same attribute or two: remember the
-		// last one read.
-		var name, val string
-		var ok, read bool
-		attr := func(n string) (string, bool) {
-			if !read || n != name {
-				name, read = n, true
-				val, ok = principalAttrValue(u, n)
-			}
-			return val, ok
-		}
+		v := &userView{User: u}
 	rules:
 		for _, f := range cr.cedarFiltered {
 			for _, g := range f.guards {
-				if g.holds(u, attr) {
+				if g.holds(v) {
 					out = append(out, f.rule)
 					continue rules
 				}

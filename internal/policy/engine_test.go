@@ -282,6 +282,10 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 	depts := []string{"HR", "Sales", "IT", "Ops"}
 	groups := []string{"hr", "sales", "admins", "HR"}
 	users := []string{"usr_1", "usr_2", "usr_3", "usr_4"}
+	ranges := []string{"10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/24", "::1/128", "10.1.2.3", "0.0.0.0/0"}
+	scores := []string{"1.5", "-2.0", "10.25", "1.5000", "1.49", "abc", "1e3"}
+	decimalOps := []string{"lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual"}
+	ips := []string{"10.1.2.3", "10.2.0.1", "192.168.0.9", "::1", "10.1.2.3/32", "10.1.0.0/16", "not an address", ""}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	templates := []func() string{
 		func() string {
@@ -333,8 +337,63 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal.username != "u%d" }; forbid(principal, action, resource) when { principal in Group::%q };`, rng.IntN(4), pick(groups))
 		},
+		// Sets of groups or users.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.containsAny([%q, %q]) };`, pick(groups), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal in [Group::%q, User::%q] }; forbid(principal, action, resource) when { principal.department == %q };`, pick(groups), pick(users), pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal in User::%q };`, pick(users))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.containsAll([%q, %q]) };`, pick(groups), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { if principal has department then principal.department == %q else principal.username == "u%d" };`, pick(depts), rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { if principal.department == %q then principal.username == "u%d" else principal in Group::%q };`, pick(depts), rng.IntN(4), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(if principal in Group::%q then principal.department != %q else principal.username != "u%d") };`, pick(groups), pick(depts), rng.IntN(4))
+		},
+		// Addresses in ranges (users have an ip attribute, sometimes not one).
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { ip(principal.ip).isInRange(ip(%q)) };`, pick(ranges))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { ip(principal.ip).isInRange(ip(%q)) || ip(principal.ip).isInRange(ip(%q)) }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(ranges), pick(ranges), pick(groups))
+		},
+		// Decimal comparisons, either way round.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { decimal(principal.score).%s(decimal(%q)) };`, pick(decimalOps), pick(scores[:4]))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { decimal(%q).%s(decimal(principal.score)) }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(scores[:4]), pick(decimalOps), pick(groups))
+		},
+		// Negations, pushed inwards to find what they need.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(principal.department != %q) };`, pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal.department == %q }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(depts), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(principal.department != %q || principal.username == "u%d") };`, pick(depts), rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(principal.department != %q && principal.username != "u%d") };`, pick(depts), rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal.username like "*%d" || principal in Group::%q };`, rng.IntN(4), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(principal has department) || !!(principal.department == %q) };`, pick(depts))
+		},
 	}
-	for round := range 40 {
+	for round := range 200 {
 		agentID := newAgent(t, s)
 		var rules []policy.Rule
 		for range 1 + rng.IntN(12) {
@@ -353,6 +412,12 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 			u := user.User{ID: pick(users), Username: fmt.Sprintf("u%d", rng.IntN(4)), Active: rng.IntN(10) > 0, Attributes: map[string]string{}}
 			if rng.IntN(3) > 0 {
 				u.Attributes["department"] = pick(depts)
+			}
+			if rng.IntN(4) > 0 {
+				u.Attributes["ip"] = pick(ips)
+			}
+			if rng.IntN(4) > 0 {
+				u.Attributes["score"] = pick(scores)
 			}
 			for _, g := range groups {
 				if rng.IntN(3) == 0 {
