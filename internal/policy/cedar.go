@@ -109,6 +109,11 @@ const (
 	guardNotEqual
 	guardIPRange
 	guardDecimal
+	// The negations of membership, identity and presence: not in the group
+	// (name), not the user (name), without the attribute (name).
+	guardNotGroup
+	guardNotUser
+	guardLacks
 	// context.client_id == value: decided when the rules are compiled (they
 	// are grouped by client), never at a decision.
 	guardClient
@@ -153,6 +158,13 @@ func (g guard) holds(u *userView) bool {
 		return u.ID == g.name
 	case guardGroup:
 		return slices.Contains(u.Groups, g.name)
+	case guardNotUser:
+		return u.ID != g.name
+	case guardNotGroup:
+		return !slices.Contains(u.Groups, g.name)
+	case guardLacks:
+		_, ok := u.attr(g.name)
+		return !ok
 	case guardIPRange:
 		ip, ok := u.ip(g.name)
 		return ok && g.ipRange.Contains(ip)
@@ -469,7 +481,7 @@ func needs(n ast.IsNode) []guard {
 	if g := guardNode(n); g.kind != guardNone {
 		return []guard{g}
 	}
-	return nil
+	return strictGuard(n)
 }
 
 // needsFalse returns guards one of which must hold for n to be false (not true,
@@ -497,8 +509,104 @@ func needsFalse(n ast.IsNode) []guard {
 		return []guard{{kind: guardAttr, name: g.name, value: g.value}}
 	case guardPrefix, guardSuffix, guardMatch, guardContains:
 		return []guard{{kind: guardHas, name: g.name}}
+	case guardHas:
+		if _, ok := n.(ast.NodeTypeHas); ok { // not like "*", which needs the attribute
+			return []guard{{kind: guardLacks, name: g.name}}
+		}
+	case guardGroup: // principal in Group::"…", principal.groups.contains("…"): never an error
+		return []guard{{kind: guardNotGroup, name: g.name}}
+	case guardUser:
+		return []guard{{kind: guardNotUser, name: g.name}}
+	}
+	return strictGuard(n)
+}
+
+// strictGuard is what any condition needs to be true or false: the principal
+// attributes it always reads, without which Cedar's answer is an error.
+func strictGuard(n ast.IsNode) []guard {
+	if name, ok := strictAttr(n); ok {
+		return []guard{{kind: guardHas, name: name}}
 	}
 	return nil
+}
+
+// strictAttr finds an attribute of the principal that evaluating n reads
+// whatever its values (not in the right side of && or ||, the branches of an
+// if, or a has).
+func strictAttr(n ast.IsNode) (string, bool) {
+	if name, ok := principalAttr(n); ok {
+		return name, name != "groups" // groups: always there
+	}
+	bin := func(b ast.BinaryNode) []ast.IsNode { return []ast.IsNode{b.Left, b.Right} }
+	var operands []ast.IsNode
+	switch x := n.(type) {
+	case ast.NodeTypeAnd:
+		operands = []ast.IsNode{x.Left}
+	case ast.NodeTypeOr:
+		operands = []ast.IsNode{x.Left}
+	case ast.NodeTypeIfThenElse:
+		operands = []ast.IsNode{x.If}
+	case ast.NodeTypeNot:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeNegate:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeIsEmpty:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeAccess:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeHas:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeLike:
+		operands = []ast.IsNode{x.Arg}
+	case ast.NodeTypeIs:
+		operands = []ast.IsNode{x.Left}
+	case ast.NodeTypeIsIn:
+		operands = []ast.IsNode{x.Left, x.Entity}
+	case ast.NodeTypeEquals:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeNotEquals:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeLessThan:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeLessThanOrEqual:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeGreaterThan:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeGreaterThanOrEqual:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeAdd:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeSub:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeMult:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeIn:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeContains:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeContainsAll:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeContainsAny:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeGetTag:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeHasTag:
+		operands = bin(x.BinaryNode)
+	case ast.NodeTypeExtensionCall:
+		operands = x.Args
+	case ast.NodeTypeSet:
+		operands = x.Elements
+	case ast.NodeTypeRecord:
+		for _, e := range x.Elements {
+			operands = append(operands, e.Value)
+		}
+	}
+	for _, o := range operands {
+		if name, ok := strictAttr(o); ok {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // setGuards are the guards of the elements of a set literal, or nil if one has

@@ -101,7 +101,7 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { principal.department like "H\*R*" };`, []g{{guardPrefix, "department", "H*R"}}},
 		{`permit(principal, action, resource) when { principal.email like "*@corp.example" };`, []g{{guardSuffix, "email", "@corp.example"}}},
 		// Not necessary conditions: no guard.
-		{`permit(principal, action, resource) when { principal.department == "HR" || principal.level > 2 };`, nil},
+		{`permit(principal, action, resource) when { principal.department == "HR" || principal.level > 2 };`, []g{{guardAttr, "department", "HR"}, {guardHas, "level", ""}}},
 		// Not indexable, checked in Go before Cedar is asked.
 		{`permit(principal, action, resource) when { principal.email like "*corp*" };`, []g{{guardContains, "email", "corp"}}},
 		{`permit(principal, action, resource) when { principal.email like "*co*rp*" };`, []g{{guardMatch, "email", `"*co*rp*"`}}},
@@ -124,17 +124,26 @@ func TestGuards(t *testing.T) {
 			[]g{{guardAttr, "department", "HR"}, {guardAttr, "title", "cto"}}},
 		{`permit(principal, action, resource) when { if principal has department then true else principal.title == "cto" };`,
 			[]g{{guardHas, "department", ""}, {guardAttr, "title", "cto"}}},
-		{`permit(principal, action, resource) when { if principal has department then true else !(principal in Group::"x") };`, nil},
+		{`permit(principal, action, resource) when { if principal.department == "HR" then true else !(principal in Group::"x") };`,
+			[]g{{guardAttr, "department", "HR"}, {guardNotEqual, "department", "HR"}}},
+		{`permit(principal, action, resource) when { if principal in Group::"x" then true else !(principal in Group::"y") };`,
+			[]g{{guardGroup, "x", ""}, {guardNotGroup, "x", ""}}},
 		// An address in a range: parsed and checked in Go before Cedar.
 		{`permit(principal, action, resource) when { ip(principal.office_ip).isInRange(ip("10.1.0.0/16")) };`, []g{{guardIPRange, "office_ip", "10.1.0.0/16"}}},
-		{`permit(principal, action, resource) when { ip(principal.office_ip).isInRange(ip(principal.range)) };`, nil},
+		{`permit(principal, action, resource) when { ip(principal.office_ip).isInRange(ip(principal.range)) };`, []g{{guardHas, "office_ip", ""}}},
 		{`permit(principal, action, resource) when { ip("10.1.2.3").isInRange(ip("10.1.0.0/16")) };`, nil},
 		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal("1.5")) };`, []g{{guardDecimal, "score", "1.5"}}},
 		{`permit(principal, action, resource) when { decimal("1.5").lessThanOrEqual(decimal(principal.score)) };`, []g{{guardDecimal, "score", "1.5"}}},
-		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal(principal.limit)) };`, nil},
+		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal(principal.limit)) };`, []g{{guardHas, "score", ""}}},
 		// What the engine cannot analyze: evaluated for every user.
-		{`permit(principal, action, resource) when { !(principal has contractor) };`, nil},
-		{`permit(principal, action, resource) when { principal.department == principal.team };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.isEmpty() };`, nil},
+		{`permit(principal, action, resource) unless { principal.email like "*" };`, []g{{guardHas, "email", ""}}},
+		// Attributes read whatever their values: the user must have them.
+		{`permit(principal, action, resource) when { principal.department == principal.team };`, []g{{guardHas, "department", ""}}},
+		{`permit(principal, action, resource) when { principal.manager.department == "HR" };`, []g{{guardHas, "manager", ""}}},
+		{`permit(principal, action, resource) when { principal.level == 3 };`, []g{{guardHas, "level", ""}}},
+		{`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.level == 3 };`, nil},
+		{`permit(principal, action, resource) when { if principal.groups.isEmpty() then principal.x == 1 else true };`, nil},
 		// Negations pushed inwards: a comparison is false only for a user who has
 		// the attribute (else Cedar errs, and the statement does not apply).
 		{`permit(principal, action, resource) unless { principal.department == "HR" };`, []g{{guardNotEqual, "department", "HR"}}},
@@ -146,14 +155,16 @@ func TestGuards(t *testing.T) {
 			[]g{{guardAttr, "department", "HR"}, {guardAttr, "title", "cto"}}},
 		{`permit(principal, action, resource) when { !(principal.email like "*@corp*") };`, []g{{guardHas, "email", ""}}},
 		{`permit(principal, action, resource) unless { principal.department != "HR" || principal in Group::"x" };`, []g{{guardAttr, "department", "HR"}}},
-		// A negation that holds for users without an attribute or a group: none.
-		{`permit(principal, action, resource) when { !(principal has department) };`, nil},
-		{`permit(principal, action, resource) when { !(principal in Group::"hr") };`, nil},
-		{`permit(principal, action, resource) when { !(principal == User::"usr_1") };`, nil},
+		// Negated presence, membership and identity: checked in Go.
+		{`permit(principal, action, resource) when { !(principal has department) };`, []g{{guardLacks, "department", ""}}},
+		{`permit(principal, action, resource) when { !(principal in Group::"hr") };`, []g{{guardNotGroup, "hr", ""}}},
+		{`permit(principal, action, resource) unless { principal.groups.contains("hr") };`, []g{{guardNotGroup, "hr", ""}}},
+		{`permit(principal, action, resource) when { !(principal == User::"usr_1") };`, []g{{guardNotUser, "usr_1", ""}}},
+		{`permit(principal, action, resource) when { principal.department == "HR" || !(principal in Group::"staff") };`,
+			[]g{{guardAttr, "department", "HR"}, {guardNotGroup, "staff", ""}}},
 		{`permit(principal, action, resource) when { !(context.client_id == "x") };`, nil},
-		{`permit(principal, action, resource) when { !(principal.department != "HR" && principal.level > 2) };`, nil},
-		{`permit(principal, action, resource) unless { principal.email like "*" };`, nil},
-		{`permit(principal, action, resource) when { principal.level == 3 };`, nil},
+		{`permit(principal, action, resource) when { !(principal.department != "HR" && principal.level > 2) };`, []g{{guardAttr, "department", "HR"}, {guardHas, "level", ""}}},
+		{`permit(principal, action, resource) unless { principal.email like "*" };`, []g{{guardHas, "email", ""}}},
 		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, nil},
 		// The client: decided when the rules are compiled (forClient).
 		{`permit(principal, action, resource) when { context.client_id == "x" };`, []g{{guardClient, "", "x"}}},

@@ -67,7 +67,7 @@ func TestDecide(t *testing.T) {
 		permit(principal, action, resource);
 		forbid(principal, action, resource) when { principal has department && principal.department == "Sales" };`})
 	unguarded := newAgent(t, s)
-	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" || principal.level > 3 };`})
+	addRule(t, s, policy.Rule{AgentID: unguarded, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*R*" || principal.groups.isEmpty() };`})
 	filtered := newAgent(t, s) // guards checked in Go before Cedar: like "*…*", has, !=
 	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_web", Policy: `permit(principal, action, resource) when { principal.department like "*al*" };`})
 	addRule(t, s, policy.Rule{AgentID: filtered, ClientID: "cli_mobile", Policy: `permit(principal, action, resource) when { principal has department };`})
@@ -365,6 +365,35 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		},
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { ip(principal.ip).isInRange(ip(%q)) || ip(principal.ip).isInRange(ip(%q)) }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(ranges), pick(ranges), pick(groups))
+		},
+		// Negated presence, membership and identity.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.department == %q || !(principal in Group::%q) };`, pick(depts), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal has department || principal == User::%q };`, pick(users))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { !(principal == User::%q) && principal has department };`, pick(users))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal.groups.contains(%q) }; forbid(principal, action, resource) when { !(principal in User::%q) };`, pick(groups), pick(users))
+		},
+		// Attributes read whatever their values.
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.department == principal.ip || principal.username like "u%d*" };`, rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.department == %q };`, pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { if principal.groups.isEmpty() then principal.score == %q else principal.username != "u%d" };`, pick(scores), rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { (principal.groups.isEmpty() || principal.department == %q) == true };`, pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { (if principal.groups.isEmpty() then "x" else principal.score) != %q };`, pick(scores))
 		},
 		// Decimal comparisons, either way round.
 		func() string {
