@@ -5,6 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/agentguard/agentguard/internal/user"
 )
 
 const agentID = "agt_1"
@@ -239,6 +244,60 @@ func FuzzCompilePolicy(f *testing.F) {
 		}
 		if pe.Line < 0 || pe.Column < 0 || pe.Line > strings.Count(text, "\n")+2 {
 			t.Fatalf("position %d:%d outside the text (%d lines)", pe.Line, pe.Column, strings.Count(text, "\n")+1)
+		}
+	})
+}
+
+// The guards only ever skip statements that cannot hold: for any policy that
+// compiles and any user, the engine decides as cedar-go evaluating the whole
+// policy does. (The property test in engine_test.go does the same over many
+// rules; this lets the fuzzer write the policies.)
+func FuzzGuardsAgreeWithCedar(f *testing.F) {
+	for _, text := range []string{
+		`permit(principal, action, resource) when { !(principal.department != "HR") };`,
+		`permit(principal, action, resource) unless { principal in Group::"hr" || principal has ip };`,
+		`permit(principal, action, resource) when { if principal.department like "H*" then principal.groups.containsAny(["hr", "x"]) else principal == User::"usr_1" };`,
+		`permit(principal, action, resource) when { ip(principal.ip).isInRange(ip("10.0.0.0/8")) && decimal(principal.score).lessThan(decimal("2.5")) };`,
+		`permit(principal, action, resource) when { decimal("1.0").greaterThanOrEqual(decimal(principal.score)) || principal.groups.containsAll(["staff", "hr"]) };`,
+		`permit(principal, action, resource) when { (principal.groups.isEmpty() || principal.department == "HR") == true }; forbid(principal, action, resource) when { !(principal in User::"usr_2") };`,
+		`permit(principal in [Group::"hr", User::"usr_2"], action, resource) when { principal.department == principal.ip || context.client_id != "cli_a" };`,
+		`permit(principal, action, resource) when { !(principal == User::"usr_1") && principal has department };`,
+		`permit(principal, action, resource) when { (principal.groups.isEmpty() || principal.department == "HR") == true };`,
+		`permit(principal, action, resource) when { (if principal.groups.isEmpty() then "x" else principal.score) != "1.5" };`,
+	} {
+		f.Add(text, "HR", "10.1.2.3", "1.5", uint8(5), false)
+		f.Add(text, "Sales", "::1", "x", uint8(0), true)
+		f.Add(text, "", "", "", uint8(0), false)
+	}
+	f.Fuzz(func(t *testing.T, text, dept, ip, score string, groups uint8, second bool) {
+		p, err := CompilePolicy(text, agentID)
+		if err != nil {
+			return
+		}
+		u := user.User{ID: "usr_1", Username: "u1", Active: true, Attributes: map[string]string{}}
+		if second {
+			u.ID, u.Username = "usr_2", "u2"
+		}
+		for i, v := range []string{dept, ip, score} {
+			if v != "" {
+				u.Attributes[[]string{"department", "ip", "score"}[i]] = v
+			}
+		}
+		for i, g := range []string{"hr", "staff", "x"} {
+			if groups&(1<<i) != 0 {
+				u.Groups = append(u.Groups, g)
+			}
+		}
+		uid, entity := principal(u)
+		want, _ := cedar.Authorize(p.set, entity, cedar.Request{
+			Principal: uid,
+			Action:    types.NewEntityUID(EntityAction, ActionInvoke),
+			Resource:  types.NewEntityUID(EntityAgent, agentID),
+			Context:   types.NewRecord(types.RecordMap{"client_id": types.String("cli_a")}),
+		})
+		cr := compile(1, []Rule{{ID: "inr_1", AgentID: agentID, ClientID: "cli_a", Policy: text}}).clients["cli_a"]
+		if got := cr.evaluate(Request{AgentID: agentID, ClientID: "cli_a", User: u}, "user"); got.Allow != (want == cedar.Allow) {
+			t.Fatalf("engine says %v (%s), cedar-go says %v\npolicy %s\nuser %+v", got.Allow, got.Reason, want, text, u)
 		}
 	})
 }
