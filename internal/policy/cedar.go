@@ -535,7 +535,11 @@ func strictGuard(n ast.IsNode) []guard {
 // if, or a has).
 func strictAttr(n ast.IsNode) (string, bool) {
 	if name, ok := principalAttr(n); ok {
-		return name, name != "groups" // groups: always there
+		switch name {
+		case "groups", "username", "email", "display_name":
+			return "", false // every user has these: nothing to check
+		}
+		return name, true
 	}
 	bin := func(b ast.BinaryNode) []ast.IsNode { return []ast.IsNode{b.Left, b.Right} }
 	var operands []ast.IsNode
