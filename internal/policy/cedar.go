@@ -114,16 +114,22 @@ const (
 	guardNotGroup
 	guardNotUser
 	guardLacks
-	// context.client_id == value: decided when the rules are compiled (they
-	// are grouped by client), never at a decision.
+	// principal.groups.isEmpty(), and its negation.
+	guardNoGroups
+	guardSomeGroup
+	// context.client_id == value, and != value: decided when the rules are
+	// compiled (they are grouped by client), never at a decision.
 	guardClient
+	guardNotClient
 )
+
+func (g guard) onClient() bool { return g.kind == guardClient || g.kind == guardNotClient }
 
 // indexable reports whether the engine can look g up in a map.
 func (g guard) indexable() bool { return g.kind <= guardSuffix }
 
 func onlyClient(gs []guard) bool {
-	return !slices.ContainsFunc(gs, func(g guard) bool { return g.kind != guardClient })
+	return !slices.ContainsFunc(gs, func(g guard) bool { return !g.onClient() })
 }
 
 // forClient decides a statement's client guards for the client its rule is
@@ -137,9 +143,9 @@ func forClient(gs []guard, clientID string) ([]guard, bool) {
 	var out []guard
 	for _, g := range gs {
 		switch {
-		case g.kind != guardClient:
+		case !g.onClient():
 			out = append(out, g)
-		case g.value == clientID:
+		case (g.value == clientID) == (g.kind == guardClient):
 			return nil, true
 		}
 	}
@@ -158,6 +164,10 @@ func (g guard) holds(u *userView) bool {
 		return u.ID == g.name
 	case guardGroup:
 		return slices.Contains(u.Groups, g.name)
+	case guardNoGroups:
+		return len(u.Groups) == 0
+	case guardSomeGroup:
+		return len(u.Groups) > 0
 	case guardNotUser:
 		return u.ID != g.name
 	case guardNotGroup:
@@ -517,6 +527,12 @@ func needsFalse(n ast.IsNode) []guard {
 		return []guard{{kind: guardNotGroup, name: g.name}}
 	case guardUser:
 		return []guard{{kind: guardNotUser, name: g.name}}
+	case guardNoGroups:
+		return []guard{{kind: guardSomeGroup}}
+	case guardClient:
+		return []guard{{kind: guardNotClient, value: g.value}}
+	case guardNotClient:
+		return []guard{{kind: guardClient, value: g.value}}
 	}
 	return strictGuard(n)
 }
@@ -699,6 +715,23 @@ func literal(n ast.IsNode) (types.Value, bool) {
 	return v.Value, ok
 }
 
+// clientIDLiteral reports the string of context.client_id compared with it.
+func clientIDLiteral(pair [2]ast.IsNode) (string, bool) {
+	acc, ok := pair[0].(ast.NodeTypeAccess)
+	if !ok || acc.Value != "client_id" {
+		return "", false
+	}
+	if v, ok := acc.Arg.(ast.NodeTypeVariable); !ok || v.Name != "context" {
+		return "", false
+	}
+	lit, ok := literal(pair[1])
+	if !ok {
+		return "", false
+	}
+	s, ok := lit.(types.String)
+	return string(s), ok
+}
+
 func guardNode(n ast.IsNode) guard {
 	switch x := n.(type) {
 	case ast.NodeTypeLike:
@@ -711,6 +744,9 @@ func guardNode(n ast.IsNode) guard {
 		}
 	case ast.NodeTypeNotEquals:
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
+			if id, ok := clientIDLiteral(pair); ok {
+				return guard{kind: guardNotClient, value: id}
+			}
 			if name, ok := principalAttr(pair[0]); ok && name != "groups" {
 				if v, ok := literal(pair[1]); ok {
 					if s, ok := v.(types.String); ok {
@@ -721,14 +757,8 @@ func guardNode(n ast.IsNode) guard {
 		}
 	case ast.NodeTypeEquals:
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
-			if acc, ok := pair[0].(ast.NodeTypeAccess); ok && acc.Value == "client_id" {
-				if v, ok := acc.Arg.(ast.NodeTypeVariable); ok && v.Name == "context" {
-					if lit, ok := literal(pair[1]); ok {
-						if s, ok := lit.(types.String); ok {
-							return guard{kind: guardClient, value: string(s)}
-						}
-					}
-				}
+			if id, ok := clientIDLiteral(pair); ok {
+				return guard{kind: guardClient, value: id}
 			}
 			if name, ok := principalAttr(pair[0]); ok && name != "groups" {
 				if v, ok := literal(pair[1]); ok {
@@ -752,6 +782,10 @@ func guardNode(n ast.IsNode) guard {
 					return g
 				}
 			}
+		}
+	case ast.NodeTypeIsEmpty:
+		if name, ok := principalAttr(x.Arg); ok && name == "groups" {
+			return guard{kind: guardNoGroups}
 		}
 	case ast.NodeTypeExtensionCall:
 		if g := ipRangeGuard(x); g.kind != guardNone {

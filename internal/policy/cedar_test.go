@@ -141,15 +141,17 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { decimal("1.5").lessThanOrEqual(decimal(principal.score)) };`, []g{{guardDecimal, "score", "1.5"}}},
 		{`permit(principal, action, resource) when { decimal(principal.score).greaterThan(decimal(principal.limit)) };`, []g{{guardHas, "score", ""}}},
 		// What the engine cannot analyze: evaluated for every user.
-		{`permit(principal, action, resource) when { principal.groups.isEmpty() };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.isEmpty() };`, []g{{guardNoGroups, "", ""}}},
+		{`permit(principal, action, resource) unless { principal.groups.isEmpty() };`, []g{{guardSomeGroup, "", ""}}},
+		{`permit(principal, action, resource) when { principal.email == principal.username || principal.department == "HR" };`, nil},
 		{`permit(principal, action, resource) unless { principal.email like "*" };`, nil},
 		// Attributes read whatever their values: the user must have them.
 		{`permit(principal, action, resource) when { principal.department == principal.team };`, []g{{guardHas, "department", ""}}},
 		{`permit(principal, action, resource) when { principal.manager.department == "HR" };`, []g{{guardHas, "manager", ""}}},
 		{`permit(principal, action, resource) when { principal.level == 3 };`, []g{{guardHas, "level", ""}}},
 		{`permit(principal, action, resource) when { principal.email == principal.username };`, nil},
-		{`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.level == 3 };`, nil},
-		{`permit(principal, action, resource) when { if principal.groups.isEmpty() then principal.x == 1 else true };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.level == 3 };`, []g{{guardNoGroups, "", ""}, {guardHas, "level", ""}}},
+		{`permit(principal, action, resource) when { if principal.email == principal.username then principal.x == 1 else true };`, nil},
 		// Negations pushed inwards: a comparison is false only for a user who has
 		// the attribute (else Cedar errs, and the statement does not apply).
 		{`permit(principal, action, resource) unless { principal.department == "HR" };`, []g{{guardNotEqual, "department", "HR"}}},
@@ -168,7 +170,9 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { !(principal == User::"usr_1") };`, []g{{guardNotUser, "usr_1", ""}}},
 		{`permit(principal, action, resource) when { principal.department == "HR" || !(principal in Group::"staff") };`,
 			[]g{{guardAttr, "department", "HR"}, {guardNotGroup, "staff", ""}}},
-		{`permit(principal, action, resource) when { !(context.client_id == "x") };`, nil},
+		{`permit(principal, action, resource) when { !(context.client_id == "x") };`, []g{{guardNotClient, "", "x"}}},
+		{`permit(principal, action, resource) when { context.client_id != "x" || principal.department == "HR" };`, []g{{guardNotClient, "", "x"}, {guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) unless { context.client_id != "x" };`, []g{{guardClient, "", "x"}}},
 		{`permit(principal, action, resource) when { !(principal.department != "HR" && principal.level > 2) };`, []g{{guardAttr, "department", "HR"}, {guardHas, "level", ""}}},
 		{`permit(principal, action, resource) when { principal.groups == ["a"] };`, nil},
 		// The client: decided when the rules are compiled (forClient).
@@ -206,6 +210,9 @@ func TestForClient(t *testing.T) {
 		{[]guard{user, {kind: guardClient, value: "cli_a"}}, nil, true},
 		{[]guard{user, {kind: guardClient, value: "cli_b"}}, []guard{user}, true},
 		{[]guard{{kind: guardClient, value: "cli_b"}}, nil, false},
+		{[]guard{user, {kind: guardNotClient, value: "cli_b"}}, nil, true},
+		{[]guard{user, {kind: guardNotClient, value: "cli_a"}}, []guard{user}, true},
+		{[]guard{{kind: guardNotClient, value: "cli_a"}}, nil, false},
 	}
 	for _, tt := range tests {
 		got, ok := forClient(tt.guards, "cli_a")

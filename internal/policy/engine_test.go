@@ -395,6 +395,12 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { (if principal.groups.isEmpty() then "x" else principal.score) != %q };`, pick(scores))
 		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { context.client_id != %q || principal.department == %q };`, pick([]string{"cli_a", "cli_b"}), pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { context.client_id != %q && principal.username != "u%d" };`, pick([]string{"cli_a", "cli_b"}), rng.IntN(4))
+		},
 		// Decimal comparisons, either way round.
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { decimal(principal.score).%s(decimal(%q)) };`, pick(decimalOps), pick(scores[:4]))
