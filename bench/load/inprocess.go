@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentguard/agentguard/internal/cli"
 	"github.com/agentguard/agentguard/internal/config"
 	"github.com/agentguard/agentguard/internal/server"
 )
@@ -41,6 +42,7 @@ func startInProcess(o options) (*child, error) {
 		level = slog.LevelInfo
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	cli.TuneGC() // as serve does (one process: the generator gets it too)
 	cfg := config.Config{
 		Addr: addr, Issuer: c.url, DataDir: dir, DatabaseURL: dbURL, KMS: "local",
 		LogFormat: "text", LogLevel: "warn", SigningAlg: o.signingAlg,

@@ -29,7 +29,7 @@ and a key in the optional --config file. Precedence: flag > env > file > default
 				return err
 			}
 			setupLogging(cfg)
-			tuneGC()
+			TuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			srv, err := server.New(ctx, cfg, server.Options{})
@@ -63,8 +63,9 @@ func setupLogging(cfg config.Config) {
 // "Memory").
 const defaultGCPercent = 400
 
-// tuneGC sets the collector's target unless the operator chose one with GOGC.
-func tuneGC() {
+// TuneGC sets the collector's target unless the operator chose one with GOGC;
+// serve calls it, and so does the load tool's in-process server.
+func TuneGC() {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}

@@ -13,13 +13,13 @@ func TestTuneGC(t *testing.T) {
 	t.Cleanup(func() { debug.SetGCPercent(prev) })
 
 	t.Setenv("GOGC", "50")
-	tuneGC()
+	TuneGC()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC set, the target is %d; want it left alone (100)", got)
 	}
 
 	os.Unsetenv("GOGC") // t.Setenv restores it afterwards
-	tuneGC()
+	TuneGC()
 	if got := debug.SetGCPercent(100); got != defaultGCPercent {
 		t.Errorf("without GOGC, the target is %d; want %d", got, defaultGCPercent)
 	}
