@@ -128,9 +128,27 @@ func promhttpHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	api.WriteError(w, r, api.NotFound("no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+// apiFallback answers what no /api/ route matched: a path that exists for other
+// methods is 405 with Allow (RFC 9110 §15.5.6), anything else 404, both as problems.
+func apiFallback(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if _, pattern := mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host}); m != r.Method && pattern != "" && pattern != apiFallbackPattern {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			api.WriteError(w, r, api.NotFound("no API endpoint %s %s; see docs/api.md", r.Method, r.URL.Path))
+			return
+		}
+		e := api.Problem(http.StatusMethodNotAllowed, "%s %s is not an endpoint; %s takes %s", r.Method, r.URL.Path, r.URL.Path, strings.Join(allow, ", "))
+		e.Header = http.Header{"Allow": {strings.Join(allow, ", ")}}
+		api.WriteError(w, r, e)
+	}
 }
+
+const apiFallbackPattern = "/api/"
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -246,7 +246,7 @@ func (s *Server) routes(auth *admin.Authenticator) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttpHandler(s.Registry))
-	mux.HandleFunc("/api/", notFound)
+	mux.HandleFunc(apiFallbackPattern, apiFallback(mux))
 	return s.middleware(mux)
 }
 

@@ -123,6 +123,28 @@ func TestUnknownAPIPathIsProblem404(t *testing.T) {
 	}
 }
 
+// A path the API serves, called with a method it does not take, is 405 with the
+// methods it does take, for any caller.
+func TestWrongMethodOnAPIPathIs405WithAllow(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	tests := []struct{ method, path, allow string }{
+		{"PATCH", "/api/v1/agents", "GET, POST"},
+		{"PUT", "/api/v1/agents/agt_x", "GET, PATCH, DELETE"},
+		{"DELETE", "/api/v1/users", "GET, POST"},
+	}
+	for _, tt := range tests {
+		for _, bearer := range []string{servertest.AdminToken, ""} {
+			resp, b := send(t, s, tt.method, tt.path, bearer, "", nil)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tt.allow {
+				t.Fatalf("%s %s: HTTP %d Allow %q %s, want 405 Allow %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), b, tt.allow)
+			}
+			if pr := decodeProblem(t, resp, b); !strings.Contains(pr.Detail, tt.allow) {
+				t.Fatalf("%s %s: detail %q does not name the methods", tt.method, tt.path, pr.Detail)
+			}
+		}
+	}
+}
+
 // notifyListener reports when Serve's shutdown closes the listener.
 type notifyListener struct {
 	net.Listener
