@@ -445,10 +445,11 @@ func guardOf(a *ast.Policy) []guard {
 
 // needs returns guards one of which must hold for n to be true, or nil: of a
 // conjunction those of a conjunct (indexable ones first), of a disjunction those
-// of both sides (if both have some), else the guard of the condition itself:
-// principal.<attr> == "<value>", principal.<attr> like "<pattern>" (a pattern
-// without a wildcard, or with a literal start or end), principal in
-// Group::"<name>", principal == User::"<id>", principal.groups.contains("<name>").
+// of both sides (if both have some), of a negation what makes its operand false,
+// of an if what one branch needs with its condition; of a set test one guard per
+// element; else the guard of the condition itself (guardNode), else the
+// attributes it reads whatever their values (strictGuard). docs/directory.md
+// ("Speed and consistency") lists them for users.
 func needs(n ast.IsNode) []guard {
 	switch x := n.(type) {
 	case ast.NodeTypeAnd:
