@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -179,5 +180,60 @@ func TestLDAPSignInThroughTheLoginPage(t *testing.T) {
 	s.Do(t, "POST", "/api/v1/agents/"+a.ID+"/inbound/evaluate", map[string]any{"client_id": clientID, "user": u.ID}, &ev)
 	if !ev.Allow {
 		t.Fatal("the HR-only agent refuses the LDAP HR user")
+	}
+}
+
+// LDAP over TLS against slapd with a certificate from the test's own CA: ldaps://
+// and StartTLS work when ca_cert names that CA, and every way the server's
+// identity fails to verify (no ca_cert, another CA, a name the certificate is not
+// for) refuses the sign-in, with the reason in the audit event.
+func TestLDAPOverTLS(t *testing.T) {
+	d := startSlapdTLS(t)
+	d.load(t, corpTree()...)
+	s := servertest.Start(t, servertest.Options{})
+	p := ldapProvider(t, s, d)
+	otherCA, _, _ := testCA(t, "another CA", net.IPv4(127, 0, 0, 1))
+	localhost := strings.Replace(d.LDAPSURL, "127.0.0.1", "localhost", 1)
+
+	tests := []struct {
+		name     string
+		url      string
+		startTLS bool
+		caCert   string
+		reason   string // of the deny event; "" means the sign-in works
+	}{
+		{"ldaps with the CA", d.LDAPSURL, false, d.CACert, ""},
+		{"StartTLS with the CA", d.URL, true, d.CACert, ""},
+		{"ldaps without ca_cert (system roots)", d.LDAPSURL, false, "", "certificate"},
+		{"StartTLS with another CA", d.URL, true, otherCA, "certificate"},
+		{"ldaps with another CA", d.LDAPSURL, false, otherCA, "certificate"},
+		{"ldaps to a name the certificate is not for", localhost, false, d.CACert, "certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := map[string]any{
+				"url": tt.url, "start_tls": tt.startTLS, "ca_cert": tt.caCert,
+				"bind_dn": "cn=agentguard,ou=services," + baseDN, "bind_password": "service-account-password",
+				"user_base_dn": "ou=people," + baseDN, "group_base_dn": "ou=groups," + baseDN,
+			}
+			if code := s.Do(t, "PATCH", "/api/v1/identity-providers/"+p.ID, map[string]any{"ldap": cfg}, nil); code != 200 {
+				t.Fatalf("patch: HTTP %d", code)
+			}
+			denied := len(ldapEvents(t, s, "deny"))
+			u, err := s.Directory.Authenticate(ctx, "hana", "hana-ldap-password-1")
+			if tt.reason == "" {
+				if err != nil || u.Username != "hana" || !slices.Equal(u.Groups, []string{"hr", "staff"}) {
+					t.Fatalf("sign-in: %+v %v", u, err)
+				}
+				return
+			}
+			if !errors.Is(err, user.ErrBadCredentials) {
+				t.Fatalf("sign-in over an unverified connection: %+v %v", u, err)
+			}
+			es := ldapEvents(t, s, "deny")
+			if len(es) != denied+1 || !strings.Contains(es[0].Reason, tt.reason) {
+				t.Fatalf("deny events %+v, want one more naming %q", es, tt.reason)
+			}
+		})
 	}
 }

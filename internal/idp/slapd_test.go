@@ -2,8 +2,15 @@ package idp_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +28,10 @@ type slapd struct {
 	URL      string
 	RootDN   string
 	RootPass string
+	// With TLS (startSlapdTLS): the ldaps:// address, and the PEM of the CA that
+	// signed the server's certificate (for 127.0.0.1 only).
+	LDAPSURL string
+	CACert   string
 	cmd      *exec.Cmd
 }
 
@@ -28,7 +39,13 @@ const baseDN = "dc=example,dc=com"
 
 // startSlapd starts slapd, or skips the test saying why it cannot (install it with
 // apt-get install -y slapd ldap-utils; .ci/run does).
-func startSlapd(t *testing.T) *slapd {
+func startSlapd(t *testing.T) *slapd { return startSlapdWith(t, false) }
+
+// startSlapdTLS is startSlapd also listening on ldaps://, with StartTLS on the
+// ldap:// port, under a certificate from a CA made for the test.
+func startSlapdTLS(t *testing.T) *slapd { return startSlapdWith(t, true) }
+
+func startSlapdWith(t *testing.T, withTLS bool) *slapd {
 	t.Helper()
 	bin, err := exec.LookPath("slapd")
 	if err != nil {
@@ -45,14 +62,22 @@ func startSlapd(t *testing.T) *slapd {
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	s := &slapd{URL: "ldap://" + freeAddr(t), RootDN: "cn=admin," + baseDN, RootPass: "slapd-root-password-not-real"}
+	listen := s.URL + "/"
+	tlsConf := ""
+	if withTLS {
+		s.LDAPSURL = "ldaps://" + freeAddr(t)
+		listen += " " + s.LDAPSURL + "/"
+		var certPEM, keyPEM string
+		s.CACert, certPEM, keyPEM = testCA(t, "slapd test CA", net.IPv4(127, 0, 0, 1))
+		for name, pem := range map[string]string{"ca.pem": s.CACert, "server.pem": certPEM, "server.key": keyPEM} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(pem), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tlsConf = fmt.Sprintf("TLSCACertificateFile %[1]s/ca.pem\nTLSCertificateFile %[1]s/server.pem\nTLSCertificateKeyFile %[1]s/server.key\n", dir)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &slapd{URL: "ldap://" + addr, RootDN: "cn=admin," + baseDN, RootPass: "slapd-root-password-not-real"}
-	conf := fmt.Sprintf(`include %[1]s/core.schema
+	conf := tlsConf + fmt.Sprintf(`include %[1]s/core.schema
 include %[1]s/cosine.schema
 include %[1]s/inetorgperson.schema
 include %[1]s/nis.schema
@@ -73,7 +98,7 @@ access to * by * read
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	s.cmd = exec.Command(bin, "-f", confPath, "-h", s.URL+"/", "-d", "0")
+	s.cmd = exec.Command(bin, "-f", confPath, "-h", listen, "-d", "0")
 	s.cmd.Stdout, s.cmd.Stderr = &out, &out
 	if err := s.cmd.Start(); err != nil {
 		t.Skipf("slapd did not start: %v", err)
@@ -92,6 +117,51 @@ access to * by * read
 		time.Sleep(50 * time.Millisecond)
 	}
 	return s
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// testCA makes a CA and a server certificate it signs for ip, as PEM: the CA's
+// certificate, the server's certificate and the server's key.
+func testCA(t *testing.T, name string, ip net.IP) (caPEM, certPEM, keyPEM string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{ip},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(typ string, b []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})) }
+	return enc("CERTIFICATE", caDER), enc("CERTIFICATE", der), enc("PRIVATE KEY", keyDER)
 }
 
 // Stop ends slapd (the test's own process, by its pid).
