@@ -28,7 +28,13 @@ type issuer struct {
 	down     atomic.Bool
 	metaIss  string
 	clockNow time.Time
+	// The introspection endpoint: who may call it, how often it was called, and
+	// the tokens it says are not active.
+	introCalls atomic.Int64
+	revoked    sync.Map
 }
+
+const introClient, introSecret = "agt_service", "introspection-secret-not-real"
 
 type testKey struct {
 	alg  jose.SignatureAlgorithm
@@ -101,6 +107,17 @@ func (is *issuer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		is.mu.Unlock()
 		json.NewEncoder(w).Encode(set)
+	case "/oauth2/introspect":
+		is.introCalls.Add(1)
+		id, secret, ok := r.BasicAuth()
+		if !ok || id != introClient || secret != introSecret {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		_, revoked := is.revoked.Load(r.PostFormValue("token"))
+		json.NewEncoder(w).Encode(map[string]bool{"active": !revoked})
 	default:
 		http.NotFound(w, r)
 	}

@@ -50,6 +50,7 @@ type keyCache struct {
 	set         atomic.Pointer[keySet]
 	mu          sync.Mutex
 	lastAttempt time.Time
+	fetching    bool // a fetch is in flight (under mu)
 	flight      singleflight.Group
 	fetches     atomic.Int64
 }
@@ -90,19 +91,29 @@ func (kc *keyCache) key(ctx context.Context, kid string) (publicKey, error) {
 }
 
 // refresh fetches the JWKS unless one was fetched (or tried) less than minInterval
-// ago; concurrent callers share one fetch.
+// ago; concurrent callers share one fetch, and callers that find no keys yet wait
+// for the one in flight (a service's first requests all arrive at once).
 func (kc *keyCache) refresh(ctx context.Context) (*keySet, error) {
 	kc.mu.Lock()
 	if !kc.lastAttempt.IsZero() && kc.now().Sub(kc.lastAttempt) < kc.minInterval {
+		fetching := kc.fetching
 		kc.mu.Unlock()
 		if ks := kc.set.Load(); ks != nil {
 			return ks, nil
 		}
-		return nil, errKeysUnavailable
+		if !fetching {
+			return nil, errKeysUnavailable
+		}
+	} else {
+		kc.lastAttempt, kc.fetching = kc.now(), true
+		kc.mu.Unlock()
 	}
-	kc.lastAttempt = kc.now()
-	kc.mu.Unlock()
 	ch := kc.flight.DoChan("jwks", func() (any, error) {
+		defer func() {
+			kc.mu.Lock()
+			kc.fetching = false
+			kc.mu.Unlock()
+		}()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		ks, err := kc.fetch(fctx)

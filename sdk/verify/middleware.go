@@ -122,7 +122,11 @@ func (v *Verifier) Require(scopes ...string) func(http.Handler) http.Handler {
 					return
 				}
 				w.Header().Set("Retry-After", "10")
-				writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the issuer's signing keys cannot be fetched; try again shortly")
+				detail := "the issuer's signing keys cannot be fetched; try again shortly"
+				if errors.Is(err, ErrIntrospectionUnavailable) {
+					detail = "the token's status cannot be checked with the issuer; try again shortly"
+				}
+				writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", detail)
 				return
 			}
 			if !caller.HasScopes(need...) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,6 +168,28 @@ func TestJWKSRefetchRateLimited(t *testing.T) {
 	tok := signWith(t, jose.ES256, attackerEC, "new", is.claims(nil), nil)
 	if _, err := v.Verify(ctx, tok); err == nil {
 		t.Fatal("a key no longer published still verifies")
+	}
+}
+
+// A service's first requests arrive together: those that find no keys yet wait
+// for the one fetch in flight instead of answering 503.
+func TestJWKSFirstRequestsShareTheFirstFetch(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(t, nil)
+	tok := is.sign(t, "es256", is.claims(nil), nil)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := is.fetches.Load(); n != 1 {
+		t.Fatalf("32 first requests made %d JWKS fetches, want 1", n)
 	}
 }
 

@@ -57,7 +57,11 @@ type Config struct {
 	MinRefreshInterval time.Duration
 	// HTTPClient fetches metadata and keys (default: 10 s timeout).
 	HTTPClient *http.Client
-	// AllowInsecureHTTP permits an http issuer or JWKS URL that is not loopback.
+	// Introspection, when set, also asks agentguard whether each token is still
+	// active, so a revoked token is refused before it expires (see Introspection).
+	Introspection *Introspection
+	// AllowInsecureHTTP permits an http issuer, JWKS or introspection URL that is
+	// not loopback.
 	AllowInsecureHTTP bool
 	// Now is the clock (tests).
 	Now func() time.Time
@@ -70,6 +74,7 @@ type Verifier struct {
 	audiences []string
 	algs      []string
 	keys      *keyCache
+	intro     *introspector // nil: tokens are checked locally only
 	now       func() time.Time
 	leeway    time.Duration
 }
@@ -127,6 +132,13 @@ func New(cfg Config) (*Verifier, error) {
 	v := &Verifier{cfg: cfg, audiences: auds, algs: slices.Clone(algs), now: cfg.Now, leeway: cfg.Leeway}
 	v.keys = &keyCache{http: cfg.HTTPClient, issuer: cfg.Issuer, jwksURL: cfg.JWKSURL, ttl: cfg.KeysTTL,
 		minInterval: cfg.MinRefreshInterval, now: cfg.Now, insecure: cfg.AllowInsecureHTTP}
+	if cfg.Introspection != nil {
+		in, err := newIntrospector(*cfg.Introspection, cfg.Issuer, cfg.HTTPClient, cfg.AllowInsecureHTTP, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		v.intro = in
+	}
 	return v, nil
 }
 
@@ -140,7 +152,8 @@ var ErrKeysUnavailable = errKeysUnavailable
 
 // TokenError is why a token was refused. Reason is a short code (malformed,
 // algorithm, type, signature, unknown_key, issuer, audience, expired,
-// not_yet_valid, claims); Detail says it in words, without echoing the token.
+// not_yet_valid, claims, revoked); Detail says it in words, without echoing the
+// token.
 type TokenError struct {
 	Reason string
 	Detail string
@@ -224,8 +237,10 @@ func (n numeric) time() time.Time {
 const maxActDepth = 16
 
 // Verify validates a raw access token and returns its caller. Every refusal
-// matches ErrInvalidToken (a *TokenError), except an unreachable JWKS
-// (ErrKeysUnavailable). Scopes are not checked here: see Caller.HasScopes.
+// matches ErrInvalidToken (a *TokenError; Reason revoked when introspection says
+// the token is no longer active), except an unreachable JWKS (ErrKeysUnavailable)
+// or introspection endpoint (ErrIntrospectionUnavailable). Scopes are not checked
+// here: see Caller.HasScopes.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Caller, error) {
 	tok, err := parseCompact(raw)
 	if err != nil {
@@ -293,6 +308,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Caller, error) {
 			return nil, reasonf("claims", "the token's act chain is malformed or over %d deep", maxActDepth)
 		}
 		caller.Actors = append(caller.Actors, a.Subject)
+	}
+	if v.intro != nil {
+		active, err := v.intro.active(ctx, raw, caller.ExpiresAt)
+		if err != nil {
+			return nil, err
+		}
+		if !active {
+			return nil, reasonf("revoked", "the token is no longer active: revoked, or its agent or user disabled")
+		}
 	}
 	return caller, nil
 }
