@@ -80,6 +80,22 @@ func BenchmarkVerifyES256(b *testing.B) {
 			json.Unmarshal(p, &cl)
 		}
 	})
+	// verify-introspected is Verify with Introspection on and the token's answer
+	// remembered (what all but one request per token per CacheFor cost).
+	b.Run("verify-introspected", func(b *testing.B) {
+		vi := is.verifier(b, func(c *Config) {
+			c.Introspection = &Introspection{ClientID: introClient, ClientSecret: introSecret, CacheFor: 5 * time.Minute}
+		})
+		if _, err := vi.Verify(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := vi.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("middleware", func(b *testing.B) {
 		h := v.Require("read:file")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		req := httptest.NewRequest("GET", "/", nil)
