@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,6 +35,15 @@ type Introspection struct {
 	// unseen. An inactive answer stands until the token expires.
 	CacheFor time.Duration
 }
+
+// String, GoString and LogValue leave the client secret out of prints and logs.
+func (c Introspection) String() string {
+	return fmt.Sprintf("Introspection{client_id=%q endpoint=%q cache_for=%s client_secret=[redacted]}", c.ClientID, c.Endpoint, c.CacheFor)
+}
+
+func (c Introspection) GoString() string { return c.String() }
+
+func (c Introspection) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // ErrIntrospectionUnavailable: agentguard could not say whether the token is
 // active (the middleware answers 503: the token may be fine). Errors that match it

@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -165,6 +167,19 @@ func TestIntrospectionConfig(t *testing.T) {
 		_, err := New(Config{Issuer: is.URL, Audience: testAudience, Introspection: &tt.in})
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), `"s"`) {
 			t.Errorf("%+v: %v, want an error naming %s", tt.in, err, tt.want)
+		}
+	}
+}
+
+// The introspection secret does not show in prints or logs of the configuration.
+func TestIntrospectionSecretNotPrinted(t *testing.T) {
+	in := Introspection{ClientID: "agt_svc", ClientSecret: "s3cret-introspection-value"}
+	cfg := Config{Issuer: "https://agentguard.example.com", Audience: testAudience, Introspection: &in}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "introspection", in)
+	for _, out := range []string{fmt.Sprint(in), fmt.Sprintf("%+v", in), fmt.Sprintf("%#v", in), fmt.Sprintf("%v", &in), fmt.Sprintf("%+v", cfg), logs.String()} {
+		if strings.Contains(out, in.ClientSecret) || !strings.Contains(out, "agt_svc") {
+			t.Errorf("printed %q", out)
 		}
 	}
 }
