@@ -176,10 +176,10 @@ func (g guard) holds(u *userView) bool {
 		_, ok := u.attr(g.name)
 		return !ok
 	case guardIPRange:
-		ip, ok := u.ip(g.name)
+		ip, ok := u.ips.get(u, g.name, types.ParseIPAddr)
 		return ok && g.ipRange.Contains(ip)
 	case guardDecimal:
-		d, ok := u.decimal(g.name)
+		d, ok := u.decimals.get(u, g.name, types.ParseDecimal)
 		return ok && g.cmp[d.Compare(g.dec)+1]
 	}
 	v, ok := u.attr(g.name)
@@ -207,17 +207,13 @@ func (g guard) holds(u *userView) bool {
 
 // userView is a user as the guards of one decision read it: filtered rules
 // mostly test the same attribute or two, so it remembers the last attribute
-// read and the last address parsed.
+// read, and the last one parsed as an address and as a decimal.
 type userView struct {
 	user.User
-	name, val        string
-	ok, read         bool
-	ipName           string
-	ipAddr           types.IPAddr
-	ipOK, ipParsed   bool
-	decName          string
-	dec              types.Decimal
-	decOK, decParsed bool
+	name, val string
+	ok, read  bool
+	ips       lastParsed[types.IPAddr]
+	decimals  lastParsed[types.Decimal]
 }
 
 func (u *userView) attr(name string) (string, bool) {
@@ -228,33 +224,24 @@ func (u *userView) attr(name string) (string, bool) {
 	return u.val, u.ok
 }
 
-// ip is ip(principal.<name>) as Cedar evaluates it, with cedar-go's parser.
-func (u *userView) ip(name string) (types.IPAddr, bool) {
-	if !u.ipParsed || name != u.ipName {
-		u.ipName, u.ipParsed = name, true
-		v, ok := u.attr(name)
-		u.ipAddr, u.ipOK = types.IPAddr{}, false
-		if ok {
-			addr, err := types.ParseIPAddr(v)
-			u.ipAddr, u.ipOK = addr, err == nil
-		}
-	}
-	return u.ipAddr, u.ipOK
+// lastParsed remembers the last attribute parsed with one of cedar-go's parsers
+// (ip(principal.<name>), decimal(principal.<name>) as Cedar evaluates them).
+type lastParsed[T any] struct {
+	name      string
+	val       T
+	ok, valid bool
 }
 
-// decimal is decimal(principal.<name>) as Cedar evaluates it, with cedar-go's
-// parser.
-func (u *userView) decimal(name string) (types.Decimal, bool) {
-	if !u.decParsed || name != u.decName {
-		u.decName, u.decParsed = name, true
-		v, ok := u.attr(name)
-		u.dec, u.decOK = types.Decimal{}, false
-		if ok {
-			d, err := types.ParseDecimal(v)
-			u.dec, u.decOK = d, err == nil
+func (m *lastParsed[T]) get(u *userView, name string, parse func(string) (T, error)) (T, bool) {
+	if !m.valid || name != m.name {
+		var zero T
+		m.name, m.valid, m.val, m.ok = name, true, zero, false
+		if v, ok := u.attr(name); ok {
+			x, err := parse(v)
+			m.val, m.ok = x, err == nil
 		}
 	}
-	return u.dec, u.decOK
+	return m.val, m.ok
 }
 
 // principalAttrValue is the string attribute name of principal(u), if it has one.
@@ -461,19 +448,13 @@ func needs(n ast.IsNode) []guard {
 	case ast.NodeTypeContainsAny:
 		// principal.groups.containsAny(["a", "b"]): a member of one of them.
 		if name, ok := principalAttr(x.Left); ok && name == "groups" {
-			return setGuards(x.Right, func(v types.Value) (guard, bool) {
-				s, ok := v.(types.String)
-				return guard{kind: guardGroup, name: string(s)}, ok
-			})
+			return setGuards(x.Right, groupNameGuard)
 		}
 	case ast.NodeTypeContainsAll:
 		// principal.groups.containsAll(["a", "b"]): a member of each; a is
 		// enough to look for.
 		if name, ok := principalAttr(x.Left); ok && name == "groups" {
-			gs := setGuards(x.Right, func(v types.Value) (guard, bool) {
-				s, ok := v.(types.String)
-				return guard{kind: guardGroup, name: string(s)}, ok
-			})
+			gs := setGuards(x.Right, groupNameGuard)
 			if len(gs) > 0 {
 				return gs[:1]
 			}
@@ -661,6 +642,13 @@ func setGuards(n ast.IsNode, of func(types.Value) (guard, bool)) []guard {
 		gs = append(gs, g)
 	}
 	return gs
+}
+
+// groupNameGuard is what an element of principal.groups.containsAny([...])
+// names: membership of that group.
+func groupNameGuard(v types.Value) (guard, bool) {
+	s, ok := v.(types.String)
+	return guard{kind: guardGroup, name: string(s)}, ok
 }
 
 // entityGuard is what principal in <uid> needs: membership of a group, or

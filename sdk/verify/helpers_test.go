@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -193,4 +194,20 @@ func (is *issuer) verifier(t testing.TB, edit func(*Config)) *Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// verifyAtOnce verifies tok from n goroutines started together; each must pass.
+func verifyAtOnce(t *testing.T, v *Verifier, tok string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,17 +176,7 @@ func TestJWKSFirstRequestsShareTheFirstFetch(t *testing.T) {
 	is := newIssuer(t)
 	v := is.verifier(t, nil)
 	tok := is.sign(t, "es256", is.claims(nil), nil)
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := v.Verify(context.Background(), tok); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	verifyAtOnce(t, v, tok, 32)
 	if n := is.fetches.Load(); n != 1 {
 		t.Fatalf("32 first requests made %d JWKS fetches, want 1", n)
 	}
