@@ -381,7 +381,7 @@ func (s *Store) TrimAuditEvents(ctx context.Context, cutoff time.Time, batch int
 }
 
 func (s *Store) AuditKey(ctx context.Context, newSealed []byte, now time.Time) ([]byte, error) {
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO audit_keys (id, sealed, created_at) VALUES ('checkpoint', $1, $2) ON CONFLICT (id) DO NOTHING`,
+	if _, err := s.execResult(ctx, `INSERT INTO audit_keys (id, sealed, created_at) VALUES ('checkpoint', $1, $2) ON CONFLICT (id) DO NOTHING`,
 		newSealed, now.UnixMicro()); err != nil {
 		return nil, mapErr(err)
 	}

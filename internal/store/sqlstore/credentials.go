@@ -482,7 +482,7 @@ func (s *Store) DeleteExpiredCredentialData(ctx context.Context, now time.Time) 
 		`DELETE FROM oauth_tokens WHERE expires_at <= $1`,
 		`DELETE FROM api_key_versions WHERE expires_at <> 0 AND expires_at <= $1`,
 	} {
-		res, err := s.write.ExecContext(ctx, q, micros(now))
+		res, err := s.execResult(ctx, q, micros(now))
 		if err != nil {
 			return total, err
 		}

@@ -87,6 +87,10 @@ func (s *Store) DeleteInboundRule(ctx context.Context, agentID, id string) error
 }
 
 func (s *Store) InboundVersion(ctx context.Context, agentID string) (int64, error) {
+	return cached(s.cache, &s.cache.inbound, agentID, same, func() (int64, error) { return s.inboundVersion(ctx, agentID) })
+}
+
+func (s *Store) inboundVersion(ctx context.Context, agentID string) (int64, error) {
 	var v int64
 	err := s.read.QueryRowContext(ctx, `SELECT version FROM inbound_versions WHERE agent_id = $1`, agentID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {

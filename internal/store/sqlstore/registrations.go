@@ -81,7 +81,7 @@ func (s *Store) CountRegistrations(ctx context.Context, status string) (int, err
 }
 
 func (s *Store) DeleteRegistrationsBefore(ctx context.Context, status string, t time.Time) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM client_registrations WHERE status = $1 AND created_at < $2`, status, micros(t))
+	res, err := s.execResult(ctx, `DELETE FROM client_registrations WHERE status = $1 AND created_at < $2`, status, micros(t))
 	if err != nil {
 		return 0, mapErr(err)
 	}

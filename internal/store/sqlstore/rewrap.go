@@ -102,7 +102,7 @@ func (s *Store) RewrapSealed(ctx context.Context, env *kms.Envelope) (int, error
 		if !ok {
 			return nil
 		}
-		res, err := s.write.ExecContext(ctx, `UPDATE `+c.table+` SET `+c.sealed+` = $1 WHERE `+c.key+` = $2 AND `+c.sealed+` = $3`, out, r.key, r.sealed)
+		res, err := s.execResult(ctx, `UPDATE `+c.table+` SET `+c.sealed+` = $1 WHERE `+c.key+` = $2 AND `+c.sealed+` = $3`, out, r.key, r.sealed)
 		if err != nil {
 			return fmt.Errorf("re-wrap %s %s=%s: %w", c.table, c.key, r.key, err)
 		}

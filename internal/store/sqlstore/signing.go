@@ -35,7 +35,7 @@ func (s *Store) RetireSigningKeys(ctx context.Context, keepKID string, at, dropA
 }
 
 func (s *Store) DeleteDroppedSigningKeys(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM signing_keys WHERE drop_after <> 0 AND drop_after < $1`, micros(now))
+	res, err := s.execResult(ctx, `DELETE FROM signing_keys WHERE drop_after <> 0 AND drop_after < $1`, micros(now))
 	if err != nil {
 		return 0, err
 	}
@@ -53,6 +53,10 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 }
 
 func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
+	return cached(s.cache, &s.cache.revoked, jti, same, func() (bool, error) { return s.isRevoked(ctx, jti) })
+}
+
+func (s *Store) isRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
 	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
 	if err == sql.ErrNoRows {
@@ -73,7 +77,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error
 		`DELETE FROM revoked_tokens WHERE expires_at < $1`,
 		`DELETE FROM used_once WHERE expires_at < $1`,
 	} {
-		res, err := s.write.ExecContext(ctx, q, micros(now))
+		res, err := s.execResult(ctx, q, micros(now))
 		if err != nil {
 			return total, err
 		}

@@ -51,6 +51,9 @@ type Store struct {
 	// PostgreSQL both are the same pool.
 	read  *readPool
 	write *sql.DB
+	// cache serves the token endpoint's hot reads on SQLite (readcache.go);
+	// every change goes through change() so that it hears of it.
+	cache *readCache
 
 	// auditStmts are SQLite's audit append statements, prepared once on the
 	// single write connection: parsing them per batch was a tenth of a token
@@ -95,6 +98,9 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.dialect == SQLite {
+		s.cache.start()
+	}
 	return s, nil
 }
 
@@ -120,17 +126,21 @@ func openSQLite(path string) (*Store, error) {
 	// can lose the last commits (docs/audit.md says what that means for the audit
 	// log). The write connection never checkpoints itself (see checkpoint.go).
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	read, err := sql.Open("sqlite", dsn)
+	// The read pool cannot change anything (query_only): every change goes through
+	// the write connection, where the read cache hears of it (readcache.go).
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
 	if err != nil {
 		return nil, err
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	write, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
+	cache := newReadCache(path)
+	connector, err := sqlite.NewConnector(dsn + "&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		read.Close()
 		return nil, err
 	}
+	write := sql.OpenDB(hookedConnector{connector, cache})
 	write.SetMaxOpenConns(1)
 	ckpt, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -139,7 +149,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	ckpt.SetMaxOpenConns(1)
-	s := &Store{dialect: SQLite, path: path, read: newReadPool(read, true), write: write, ckpt: ckpt,
+	s := &Store{dialect: SQLite, path: path, read: newReadPool(read, true), write: write, cache: cache, ckpt: ckpt,
 		ckptStop: make(chan struct{}), ckptDone: make(chan struct{})}
 	go checkpointLoop(ckpt, s.ckptStop, s.ckptDone)
 	return s, nil
@@ -153,7 +163,7 @@ func openPostgres(u string) (*Store, error) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{dialect: Postgres, read: newReadPool(db, false), write: db}, nil
+	return &Store{dialect: Postgres, read: newReadPool(db, false), write: db, cache: newReadCache("")}, nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -211,21 +221,34 @@ func (s *Store) Close() error {
 
 // tx runs fn in a write transaction, committing if it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	return s.change(ctx, func(w writer) error {
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// execResult runs one change outside a transaction.
+func (s *Store) execResult(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.change(ctx, func(w writer) error {
+		var err error
+		res, err = w.ExecContext(ctx, q, args...)
 		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	})
+	return res, err
 }
 
 // exec runs one change and maps constraint errors; it reports ErrNotFound when
 // mustAffect is set and no row changed.
 func (s *Store) exec(ctx context.Context, mustAffect bool, q string, args ...any) error {
-	res, err := s.write.ExecContext(ctx, q, args...)
+	res, err := s.execResult(ctx, q, args...)
 	if err != nil {
 		return mapErr(err)
 	}

@@ -39,6 +39,14 @@ func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extr
 // GetAgentWithSecrets reads an agent and its client secrets (store.ErrNotFound if
 // there is no such agent).
 func (s *Store) GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent, []agent.Secret, error) {
+	v, err := cached(s.cache, &s.cache.agents, id, agentWithSecrets.clone, func() (agentWithSecrets, error) {
+		a, secrets, err := s.getAgentWithSecrets(ctx, id)
+		return agentWithSecrets{a, secrets}, err
+	})
+	return v.agent, v.secrets, err
+}
+
+func (s *Store) getAgentWithSecrets(ctx context.Context, id string) (agent.Agent, []agent.Secret, error) {
 	rows, err := s.read.QueryContext(ctx, agentWithSecretsQuery, id)
 	if err != nil {
 		return agent.Agent{}, nil, err
@@ -72,6 +80,14 @@ func (s *Store) GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent
 // grant on it: store.ErrNotFound if no resource server has the audience; a nil grant
 // if the agent has none there.
 func (s *Store) ResourceServerAndGrant(ctx context.Context, audience, agentID string) (resource.Server, *grant.Grant, error) {
+	v, err := cached(s.cache, &s.cache.targets, [2]string{audience, agentID}, resourceAndGrant.clone, func() (resourceAndGrant, error) {
+		rs, g, err := s.resourceServerAndGrant(ctx, audience, agentID)
+		return resourceAndGrant{rs, g}, err
+	})
+	return v.server, v.grant, err
+}
+
+func (s *Store) resourceServerAndGrant(ctx context.Context, audience, agentID string) (resource.Server, *grant.Grant, error) {
 	var gid, scopes sql.NullString
 	var gcreated sql.NullInt64
 	rs, err := scanResource(withExtra{s.read.QueryRowContext(ctx, resourceAndGrantQuery, audience, agentID), []any{&gid, &scopes, &gcreated}})

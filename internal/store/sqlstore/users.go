@@ -111,7 +111,9 @@ func (s *Store) CreateUser(ctx context.Context, u user.User, passwordHash string
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (user.User, error) {
-	return s.getUser(ctx, s.read, `id = $1`, id)
+	return cached(s.cache, &s.cache.users, id, cloneUser, func() (user.User, error) {
+		return s.getUser(ctx, s.read, `id = $1`, id)
+	})
 }
 
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (user.User, error) {

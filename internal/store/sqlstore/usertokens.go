@@ -215,7 +215,7 @@ func (s *Store) GarbageCollectUserTokens(ctx context.Context, now time.Time) (in
 		`DELETE FROM login_requests WHERE expires_at < $1`,
 		`DELETE FROM sessions WHERE expires_at < $1`,
 	} {
-		res, err := s.write.ExecContext(ctx, q, micros(now))
+		res, err := s.execResult(ctx, q, micros(now))
 		if err != nil {
 			return total, err
 		}

@@ -64,6 +64,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	tests = append(tests, directoryTests...)
 	tests = append(tests, signinTests...)
 	tests = append(tests, registrationTests...)
+	tests = append(tests, hotReadTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
 	}
