@@ -81,8 +81,8 @@ var gotWant = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": (?:exact )?got (.*) want (
 // statement only for users who meet one (none known: for every user).
 type guard struct {
 	kind  guardKind
-	name  string         // attribute name (attr, prefix, suffix, match, has, not-equal, ip-range, decimal), group name (group), user id (user)
-	value string         // attribute value (attr, not-equal), its start (prefix) or end (suffix), the pattern's Cedar text (match)
+	name  string         // attribute name (attr, prefix, suffix, match, has, not-equal, ip-range, decimal, same-attrs, other-attrs), group name (group), user id (user)
+	value string         // attribute value (attr, not-equal), its start (prefix) or end (suffix), the pattern's Cedar text (match), the other attribute's name (same-attrs, other-attrs)
 	pat   *types.Pattern // match
 	// ip-range: ip(principal.<name>).isInRange(ipRange)
 	ipRange types.IPAddr
@@ -121,6 +121,10 @@ const (
 	// compiled (they are grouped by client), never at a decision.
 	guardClient
 	guardNotClient
+	// principal.<name> == principal.<value>, and !=: the user has both
+	// attributes, and they are equal (differ).
+	guardSameAttrs
+	guardOtherAttrs
 )
 
 func (g guard) onClient() bool { return g.kind == guardClient || g.kind == guardNotClient }
@@ -201,6 +205,9 @@ func (g guard) holds(u *userView) bool {
 		return true
 	case guardNotEqual:
 		return v != g.value
+	case guardSameAttrs, guardOtherAttrs:
+		w, ok := principalAttrValue(u.User, g.value)
+		return ok && (v == w) == (g.kind == guardSameAttrs)
 	}
 	return true // unknown: never skip a statement
 }
@@ -515,6 +522,10 @@ func needsFalse(n ast.IsNode) []guard {
 		return []guard{{kind: guardNotClient, value: g.value}}
 	case guardNotClient:
 		return []guard{{kind: guardClient, value: g.value}}
+	case guardSameAttrs:
+		return []guard{{kind: guardOtherAttrs, name: g.name, value: g.value}}
+	case guardOtherAttrs:
+		return []guard{{kind: guardSameAttrs, name: g.name, value: g.value}}
 	}
 	return strictGuard(n)
 }
@@ -699,6 +710,17 @@ func principalAttr(n ast.IsNode) (string, bool) {
 	return string(acc.Value), true
 }
 
+// attrPair reports the names of principal.<a> compared with principal.<b>, both
+// strings (groups, the one set, compares by other rules).
+func attrPair(b ast.BinaryNode) (string, string, bool) {
+	l, lok := principalAttr(b.Left)
+	r, rok := principalAttr(b.Right)
+	if !lok || !rok || l == "groups" || r == "groups" {
+		return "", "", false
+	}
+	return l, r, true
+}
+
 func literal(n ast.IsNode) (types.Value, bool) {
 	v, ok := n.(ast.NodeValue)
 	return v.Value, ok
@@ -732,6 +754,9 @@ func guardNode(n ast.IsNode) guard {
 			return guard{kind: guardHas, name: string(x.Value)}
 		}
 	case ast.NodeTypeNotEquals:
+		if a, b, ok := attrPair(x.BinaryNode); ok {
+			return guard{kind: guardOtherAttrs, name: a, value: b}
+		}
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
 			if id, ok := clientIDLiteral(pair); ok {
 				return guard{kind: guardNotClient, value: id}
@@ -745,6 +770,9 @@ func guardNode(n ast.IsNode) guard {
 			}
 		}
 	case ast.NodeTypeEquals:
+		if a, b, ok := attrPair(x.BinaryNode); ok {
+			return guard{kind: guardSameAttrs, name: a, value: b}
+		}
 		for _, pair := range [][2]ast.IsNode{{x.Left, x.Right}, {x.Right, x.Left}} {
 			if id, ok := clientIDLiteral(pair); ok {
 				return guard{kind: guardClient, value: id}

@@ -143,15 +143,24 @@ func TestGuards(t *testing.T) {
 		// What the engine cannot analyze: evaluated for every user.
 		{`permit(principal, action, resource) when { principal.groups.isEmpty() };`, []g{{guardNoGroups, "", ""}}},
 		{`permit(principal, action, resource) unless { principal.groups.isEmpty() };`, []g{{guardSomeGroup, "", ""}}},
-		{`permit(principal, action, resource) when { principal.email == principal.username || principal.department == "HR" };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.contains(principal.username) || principal.title == "cto" };`, nil},
 		{`permit(principal, action, resource) unless { principal.email like "*" };`, nil},
 		// Attributes read whatever their values: the user must have them.
-		{`permit(principal, action, resource) when { principal.department == principal.team };`, []g{{guardHas, "department", ""}}},
+		{`permit(principal, action, resource) when { principal.groups.contains(principal.department) };`, []g{{guardHas, "department", ""}}},
 		{`permit(principal, action, resource) when { principal.manager.department == "HR" };`, []g{{guardHas, "manager", ""}}},
 		{`permit(principal, action, resource) when { principal.level == 3 };`, []g{{guardHas, "level", ""}}},
-		{`permit(principal, action, resource) when { principal.email == principal.username };`, nil},
+		{`permit(principal, action, resource) when { principal.groups == principal.username };`, nil},
+		// Two attributes compared: checked in Go.
+		{`permit(principal, action, resource) when { principal.email == principal.username };`, []g{{guardSameAttrs, "email", "username"}}},
+		{`permit(principal, action, resource) when { principal.email == principal.username || principal.department == "HR" };`,
+			[]g{{guardSameAttrs, "email", "username"}, {guardAttr, "department", "HR"}}},
+		{`permit(principal, action, resource) when { principal.department != principal.team };`, []g{{guardOtherAttrs, "department", "team"}}},
+		{`permit(principal, action, resource) unless { principal.department == principal.team };`, []g{{guardOtherAttrs, "department", "team"}}},
+		{`permit(principal, action, resource) when { !(principal.department != principal.team) };`, []g{{guardSameAttrs, "department", "team"}}},
 		{`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.level == 3 };`, []g{{guardNoGroups, "", ""}, {guardHas, "level", ""}}},
-		{`permit(principal, action, resource) when { if principal.email == principal.username then principal.x == 1 else true };`, nil},
+		{`permit(principal, action, resource) when { if principal.email == principal.username then principal.x == 1 else true };`,
+			[]g{{guardSameAttrs, "email", "username"}, {guardOtherAttrs, "email", "username"}}},
+		{`permit(principal, action, resource) when { if principal.groups.contains(principal.username) then principal.x == 1 else true };`, nil},
 		// Negations pushed inwards: a comparison is false only for a user who has
 		// the attribute (else Cedar errs, and the statement does not apply).
 		{`permit(principal, action, resource) unless { principal.department == "HR" };`, []g{{guardNotEqual, "department", "HR"}}},
@@ -271,6 +280,8 @@ func FuzzGuardsAgreeWithCedar(f *testing.F) {
 		`permit(principal, action, resource) when { !(principal == User::"usr_1") && principal has department };`,
 		`permit(principal, action, resource) when { (principal.groups.isEmpty() || principal.department == "HR") == true };`,
 		`permit(principal, action, resource) when { (if principal.groups.isEmpty() then "x" else principal.score) != "1.5" };`,
+		`permit(principal, action, resource) when { principal.department == principal.score || principal.ip != principal.department };`,
+		`permit(principal, action, resource) unless { principal.score == principal.ip && principal.username != principal.department };`,
 	} {
 		f.Add(text, "HR", "10.1.2.3", "1.5", uint8(5), false)
 		f.Add(text, "Sales", "::1", "x", uint8(0), true)

@@ -386,6 +386,16 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.department == %q };`, pick(depts))
 		},
+		// Two attributes compared (a team is sometimes the department).
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.department == principal.team || principal.department == %q };`, pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal.team == principal.department }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.team != principal.department && principal.username != "u%d" };`, rng.IntN(4))
+		},
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { if principal.groups.isEmpty() then principal.score == %q else principal.username != "u%d" };`, pick(scores), rng.IntN(4))
 		},
@@ -453,6 +463,9 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 			}
 			if rng.IntN(4) > 0 {
 				u.Attributes["score"] = pick(scores)
+			}
+			if rng.IntN(3) > 0 {
+				u.Attributes["team"] = pick(depts)
 			}
 			for _, g := range groups {
 				if rng.IntN(3) == 0 {
