@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cedar-policy/cedar-go"
+	publicast "github.com/cedar-policy/cedar-go/ast"
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/ast"
 
@@ -90,6 +91,24 @@ type guard struct {
 	// cmp[Compare(attribute, dec)+1]
 	dec types.Decimal
 	cmp [3]bool
+	// expr: the condition, evaluated by Cedar at most once per decision
+	expr *exprGuard
+}
+
+// exprGuard is a condition the engine cannot analyze, from one side of an ||
+// whose other side it can (principal.groups.contains(principal.username) ||
+// principal.department == "HR"): the statement needs this side or the other,
+// and when many statements share the side, as rules written from one template
+// do, Cedar evaluates it once per decision instead of once per statement.
+type exprGuard struct {
+	text string     // the one-statement policy's Cedar text: identical sides share a slot
+	set  policyList // permit(principal, action, resource) when { <side> };
+	slot int        // its result's place in a decision's userView (set by compile)
+}
+
+func newExprGuard(n ast.IsNode) []guard {
+	p := cedar.NewPolicyFromAST((*publicast.Policy)(ast.Permit().When(ast.NewNode(n))))
+	return []guard{{kind: guardExpr, expr: &exprGuard{text: string(p.MarshalCedar()), set: policyList{{id: "side", p: p}}}}}
 }
 
 type guardKind uint8
@@ -125,6 +144,8 @@ const (
 	// attributes, and they are equal (differ).
 	guardSameAttrs
 	guardOtherAttrs
+	// A side of an || that nothing else describes, evaluated by Cedar (expr).
+	guardExpr
 )
 
 func (g guard) onClient() bool { return g.kind == guardClient || g.kind == guardNotClient }
@@ -185,6 +206,8 @@ func (g guard) holds(u *userView) bool {
 	case guardDecimal:
 		d, ok := u.decimals.get(u, g.name, types.ParseDecimal)
 		return ok && g.cmp[d.Compare(g.dec)+1]
+	case guardExpr:
+		return u.exprHolds(g.expr)
 	}
 	v, ok := u.attr(g.name)
 	if !ok {
@@ -221,6 +244,30 @@ type userView struct {
 	ok, read  bool
 	ips       lastParsed[types.IPAddr]
 	decimals  lastParsed[types.Decimal]
+
+	// For expression guards: the decision's request, and each expression's
+	// result (0 not yet evaluated, 1 true, 2 not true).
+	req    Request
+	entity *principalEntity
+	creq   cedar.Request
+	exprs  []uint8
+}
+
+// exprHolds evaluates an expression guard for this decision, once.
+func (u *userView) exprHolds(e *exprGuard) bool {
+	if e.slot >= len(u.exprs) {
+		u.exprs = append(u.exprs, make([]uint8, e.slot+1-len(u.exprs))...)
+	}
+	if u.exprs[e.slot] == 0 {
+		if u.entity == nil {
+			u.creq, u.entity = cedarRequest(u.req)
+		}
+		u.exprs[e.slot] = 2
+		if d, _ := cedar.Authorize(e.set, u.entity, u.creq); d == cedar.Allow {
+			u.exprs[e.slot] = 1
+		}
+	}
+	return u.exprs[e.slot] == 1
 }
 
 func (u *userView) attr(name string) (string, bool) {
@@ -449,13 +496,28 @@ func needs(n ast.IsNode) []guard {
 	case ast.NodeTypeAnd:
 		return better(needs(x.Left), needs(x.Right))
 	case ast.NodeTypeOr:
-		return either(needs(x.Left), needs(x.Right))
+		return eitherSide(x.BinaryNode, needs(x.Left), needs(x.Right), func(n ast.IsNode) ast.IsNode { return n })
 	case ast.NodeTypeNot:
 		return needsFalse(x.Arg)
 	case ast.NodeTypeContainsAny:
-		// principal.groups.containsAny(["a", "b"]): a member of one of them.
+		// principal.groups.containsAny(["a", "b"]): a member of one of them;
+		// an element that is not a literal, evaluated by Cedar
+		// (principal.groups.contains(<element>)).
 		if name, ok := principalAttr(x.Left); ok && name == "groups" {
-			return setGuards(x.Right, groupNameGuard)
+			if gs := setGuards(x.Right, groupNameGuard); gs != nil {
+				return gs
+			}
+			if set, ok := x.Right.(ast.NodeTypeSet); ok && len(set.Elements) > 0 {
+				var gs []guard
+				for _, e := range set.Elements {
+					if g, ok := literalGroupGuard(e); ok {
+						gs = append(gs, g)
+					} else {
+						gs = append(gs, newExprGuard(ast.NodeTypeContains{BinaryNode: ast.BinaryNode{Left: x.Left, Right: e}})...)
+					}
+				}
+				return gs
+			}
 		}
 	case ast.NodeTypeContainsAll:
 		// principal.groups.containsAll(["a", "b"]): a member of each; a is
@@ -493,7 +555,7 @@ func needsFalse(n ast.IsNode) []guard {
 	case ast.NodeTypeNot:
 		return needs(x.Arg)
 	case ast.NodeTypeAnd: // false when either side is false
-		return either(needsFalse(x.Left), needsFalse(x.Right))
+		return eitherSide(x.BinaryNode, needsFalse(x.Left), needsFalse(x.Right), func(n ast.IsNode) ast.IsNode { return ast.NodeTypeNot{UnaryNode: ast.UnaryNode{Arg: n}} })
 	case ast.NodeTypeOr: // false when both sides are false
 		return better(needsFalse(x.Left), needsFalse(x.Right))
 	case ast.NodeTypeIfThenElse:
@@ -662,6 +724,14 @@ func groupNameGuard(v types.Value) (guard, bool) {
 	return guard{kind: guardGroup, name: string(s)}, ok
 }
 
+// literalGroupGuard is groupNameGuard of a literal string.
+func literalGroupGuard(n ast.IsNode) (guard, bool) {
+	if v, ok := literal(n); ok {
+		return groupNameGuard(v)
+	}
+	return guard{}, false
+}
+
 // entityGuard is what principal in <uid> needs: membership of a group, or
 // being the user.
 func entityGuard(v types.Value) (guard, bool) {
@@ -685,6 +755,19 @@ func better(l, r []guard) []guard {
 		return r
 	}
 	return l
+}
+
+// eitherSide is either for the two sides of b, whose guards are l and r: when
+// only one side has guards, the other becomes an expression guard (of the side
+// as it must hold: as is, or negated by wrap).
+func eitherSide(b ast.BinaryNode, l, r []guard, wrap func(ast.IsNode) ast.IsNode) []guard {
+	switch {
+	case l == nil && r != nil:
+		l = newExprGuard(wrap(b.Left))
+	case r == nil && l != nil:
+		r = newExprGuard(wrap(b.Right))
+	}
+	return either(l, r)
 }
 
 // either is what a condition needs that holds when one of two conditions does:

@@ -117,7 +117,10 @@ func TestGuards(t *testing.T) {
 		{`permit(principal, action, resource) when { principal.groups.containsAny(["a", "b"]) };`, []g{{guardGroup, "a", ""}, {guardGroup, "b", ""}}},
 		{`permit(principal, action, resource) when { principal in [Group::"a", User::"usr_1"] };`, []g{{guardGroup, "a", ""}, {guardUser, "usr_1", ""}}},
 		{`permit(principal, action, resource) when { principal in User::"usr_1" };`, []g{{guardUser, "usr_1", ""}}},
-		{`permit(principal, action, resource) when { principal.groups.containsAny(["a", principal.department]) };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.containsAny(["a", principal.department]) };`,
+			[]g{{guardGroup, "a", ""}, {guardExpr, "", "principal.groups.contains(principal.department)"}}},
+		{`permit(principal, action, resource) when { principal.groups.containsAny([1, principal.department]) };`,
+			[]g{{guardExpr, "", "principal.groups.contains(1)"}, {guardExpr, "", "principal.groups.contains(principal.department)"}}},
 		{`permit(principal, action, resource) when { principal in [Group::"a", Agent::"x"] };`, nil},
 		{`permit(principal, action, resource) when { principal.groups.containsAll(["a", "b"]) };`, []g{{guardGroup, "a", ""}}},
 		{`permit(principal, action, resource) when { principal.groups.containsAll([]) };`, nil},
@@ -143,7 +146,13 @@ func TestGuards(t *testing.T) {
 		// What the engine cannot analyze: evaluated for every user.
 		{`permit(principal, action, resource) when { principal.groups.isEmpty() };`, []g{{guardNoGroups, "", ""}}},
 		{`permit(principal, action, resource) unless { principal.groups.isEmpty() };`, []g{{guardSomeGroup, "", ""}}},
-		{`permit(principal, action, resource) when { principal.groups.contains(principal.username) || principal.title == "cto" };`, nil},
+		{`permit(principal, action, resource) when { principal.groups.contains(principal.username) };`, nil},
+		// A side of an || that nothing describes, beside one that something
+		// does: evaluated by Cedar, once per decision.
+		{`permit(principal, action, resource) when { principal.groups.contains(principal.username) || principal.title == "cto" };`,
+			[]g{{guardExpr, "", "principal.groups.contains(principal.username)"}, {guardAttr, "title", "cto"}}},
+		{`permit(principal, action, resource) unless { principal.groups.contains(principal.username) && principal.title == "cto" };`,
+			[]g{{guardExpr, "", "!principal.groups.contains(principal.username)"}, {guardNotEqual, "title", "cto"}}},
 		{`permit(principal, action, resource) unless { principal.email like "*" };`, nil},
 		// Attributes read whatever their values: the user must have them.
 		{`permit(principal, action, resource) when { principal.groups.contains(principal.department) };`, []g{{guardHas, "department", ""}}},
@@ -196,6 +205,9 @@ func TestGuards(t *testing.T) {
 		}
 		var got []g
 		for _, x := range p.guards[0] {
+			if x.kind == guardExpr { // the side as Cedar text
+				x.value = strings.TrimSuffix(strings.TrimPrefix(x.expr.text, "permit ( principal, action, resource )\nwhen { "), " };")
+			}
 			got = append(got, g{x.kind, x.name, x.value})
 		}
 		if len(p.guards) != 1 || !slices.Equal(got, tt.want) {
@@ -282,6 +294,10 @@ func FuzzGuardsAgreeWithCedar(f *testing.F) {
 		`permit(principal, action, resource) when { (if principal.groups.isEmpty() then "x" else principal.score) != "1.5" };`,
 		`permit(principal, action, resource) when { principal.department == principal.score || principal.ip != principal.department };`,
 		`permit(principal, action, resource) unless { principal.score == principal.ip && principal.username != principal.department };`,
+		`permit(principal, action, resource) when { principal.groups.contains(principal.username) || principal.department == "HR" };`,
+		`permit(principal, action, resource) when { principal.groups.containsAny([principal.username, "hr", principal.department]) };`,
+		`permit(principal, action, resource) unless { principal.groups.containsAny([principal.department, "x"]) && principal.department != "HR" };`,
+		`permit(principal, action, resource) when { (principal.groups.contains(principal.ip) || principal in Group::"hr") && principal.score like "1*" };`,
 	} {
 		f.Add(text, "HR", "10.1.2.3", "1.5", uint8(5), false)
 		f.Add(text, "Sales", "::1", "x", uint8(0), true)

@@ -58,6 +58,7 @@ type clientRules struct {
 	// its guards holds for the user, which is checked in Go (a few ns a guard,
 	// against ~90 ns for Cedar to evaluate the statement).
 	cedarFiltered []filteredRule
+	exprs         map[string]*exprGuard // the expression guards, by text
 	// The other Cedar rules are always evaluated: the permit statements of all
 	// of them form one list, evaluated by one Authorize (1,000 rules one by
 	// one took ~0.7 ms, together ~0.07 ms). A forbid applies only to its own
@@ -99,7 +100,7 @@ func compile(version int64, rules []Rule) *compiled {
 			cr = &clientRules{byUser: map[string]int{}, byGroup: map[string]int{},
 				cedarByUser: map[string][]int{}, cedarByGroup: map[string][]int{}, cedarByAttr: map[attrValue][]int{},
 				cedarByPrefix: map[attrValue][]int{}, cedarBySuffix: map[attrValue][]int{}, affixLens: map[string][]int{},
-				mergedRule: map[cedar.PolicyID]int{}}
+				mergedRule: map[cedar.PolicyID]int{}, exprs: map[string]*exprGuard{}}
 			c.clients[r.ClientID] = cr
 		}
 		i := len(cr.rules)
@@ -152,6 +153,11 @@ func compile(version int64, rules []Rule) *compiled {
 					cr.mergedRule[lp.id] = i
 				}
 			case !allIndexable(all):
+				for k, g := range all {
+					if g.kind == guardExpr {
+						all[k].expr = cr.shareExpr(g.expr)
+					}
+				}
 				cr.cedarFiltered = append(cr.cedarFiltered, filteredRule{rule: i, guards: all})
 			default:
 				for _, g := range all {
@@ -162,6 +168,17 @@ func compile(version int64, rules []Rule) *compiled {
 		cr.rules = append(cr.rules, rule)
 	}
 	return c
+}
+
+// shareExpr returns the expression guard of these rules with e's text, giving a
+// new one the next slot: a side many rules share is evaluated once a decision.
+func (cr *clientRules) shareExpr(e *exprGuard) *exprGuard {
+	if shared, ok := cr.exprs[e.text]; ok {
+		return shared
+	}
+	e.slot = len(cr.exprs)
+	cr.exprs[e.text] = e
+	return e
 }
 
 // filteredRule is a Cedar rule that can admit only users who meet one of guards.
@@ -265,7 +282,7 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 	var candidates []int
 	indexedOnly := len(cr.merged) == 0 && len(cr.cedarFiltered) == 0
 	if indexedOnly {
-		if candidates = cr.cedarCandidates(req.User); len(candidates) == 0 {
+		if candidates = cr.cedarCandidates(req); len(candidates) == 0 {
 			return cr.decideCedar(req, who, nil)
 		}
 	}
@@ -277,7 +294,7 @@ func (cr *clientRules) decide(req Request, who string) Decision {
 		return d
 	}
 	if !indexedOnly {
-		candidates = cr.cedarCandidates(req.User)
+		candidates = cr.cedarCandidates(req)
 	}
 	d = cr.decideCedar(req, who, candidates)
 	cr.decidedMu.Lock()
@@ -295,7 +312,7 @@ func (cr *clientRules) evaluate(req Request, who string) Decision {
 	if d, ok := cr.decideIndexed(req, who); ok {
 		return d
 	}
-	return cr.decideCedar(req, who, cr.cedarCandidates(req.User))
+	return cr.decideCedar(req, who, cr.cedarCandidates(req))
 }
 
 // decideIndexed admits the user if a rule lists them or one of their groups;
@@ -325,7 +342,6 @@ func (cr *clientRules) decideIndexed(req Request, who string) (d Decision, ok bo
 // and the candidates of cedarCandidates): the first such rule in rule order.
 // Otherwise it denies, with the first Cedar errors met.
 func (cr *clientRules) decideCedar(req Request, who string, candidates []int) Decision {
-	u := req.User
 	var errs []string
 	cedarError := func(rule int, de cedar.DiagnosticError) {
 		if len(errs) < 3 {
@@ -333,13 +349,7 @@ func (cr *clientRules) decideCedar(req Request, who string, candidates []int) De
 		}
 	}
 	if len(candidates) > 0 || len(cr.merged) > 0 {
-		uid, entity := principal(u)
-		creq := cedar.Request{
-			Principal: uid,
-			Action:    types.NewEntityUID(EntityAction, ActionInvoke),
-			Resource:  types.NewEntityUID(EntityAgent, types.String(req.AgentID)),
-			Context:   types.NewRecord(types.RecordMap{"client_id": types.String(req.ClientID)}),
-		}
+		creq, entity := cedarRequest(req)
 		// The merged permits that match name the unguarded rules that may
 		// admit; with the guarded candidates they are tried in rule order.
 		var diag cedar.Diagnostic
@@ -386,6 +396,18 @@ func (cr *clientRules) decideCedar(req Request, who string, candidates []int) De
 	return cr.denial(req, who, errs)
 }
 
+// cedarRequest is the request Cedar evaluates a decision's statements for, and
+// the one entity it knows.
+func cedarRequest(req Request) (cedar.Request, *principalEntity) {
+	uid, entity := principal(req.User)
+	return cedar.Request{
+		Principal: uid,
+		Action:    types.NewEntityUID(EntityAction, ActionInvoke),
+		Resource:  types.NewEntityUID(EntityAgent, types.String(req.AgentID)),
+		Context:   types.NewRecord(types.RecordMap{"client_id": types.String(req.ClientID)}),
+	}, entity
+}
+
 func (cr *clientRules) denial(req Request, who string, cedarErrs []string) Decision {
 	reason := fmt.Sprintf("none of the %d inbound rules of agent %s for client %s admits %s", len(cr.rules), req.AgentID, req.ClientID, who)
 	if len(cedarErrs) > 0 {
@@ -395,7 +417,8 @@ func (cr *clientRules) denial(req Request, who string, cedarErrs []string) Decis
 }
 
 // cedarCandidates lists, in rule order, the Cedar rules that may admit u.
-func (cr *clientRules) cedarCandidates(u user.User) []int {
+func (cr *clientRules) cedarCandidates(req Request) []int {
+	u := req.User
 	var out []int
 	if len(cr.cedarByUser) > 0 {
 		out = append(out, cr.cedarByUser[u.ID]...)
@@ -423,7 +446,7 @@ func (cr *clientRules) cedarCandidates(u user.User) []int {
 		attr("display_name", u.DisplayName)
 	}
 	if len(cr.cedarFiltered) > 0 {
-		v := &userView{User: u}
+		v := &userView{User: u, req: req}
 	rules:
 		for _, f := range cr.cedarFiltered {
 			for _, g := range f.guards {

@@ -280,7 +280,7 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 	e := &policy.Engine{Store: s}
 	rng := rand.New(rand.NewPCG(1, 2))
 	depts := []string{"HR", "Sales", "IT", "Ops"}
-	groups := []string{"hr", "sales", "admins", "HR"}
+	groups := []string{"hr", "sales", "admins", "HR", "u1"}
 	users := []string{"usr_1", "usr_2", "usr_3", "usr_4"}
 	ranges := []string{"10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/24", "::1/128", "10.1.2.3", "0.0.0.0/0"}
 	scores := []string{"1.5", "-2.0", "10.25", "1.5000", "1.49", "abc", "1e3"}
@@ -385,6 +385,20 @@ func TestIndexedDecisionsMatchNaiveEvaluation(t *testing.T) {
 		},
 		func() string {
 			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.isEmpty() || principal.department == %q };`, pick(depts))
+		},
+		// A side nothing describes beside one something does: Cedar evaluates the
+		// side once per decision (users are sometimes in a group named like them).
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.contains(principal.username) || principal.department == %q };`, pick(depts))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) unless { principal.groups.contains(principal.username) && principal.department != %q }; forbid(principal, action, resource) when { principal in Group::%q };`, pick(depts), pick(groups))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { (principal.groups.containsAny([principal.username, %q]) || principal.username == "u%d") && context.client_id == "cli_a" };`, pick(groups), rng.IntN(4))
+		},
+		func() string {
+			return fmt.Sprintf(`permit(principal, action, resource) when { principal.groups.containsAny([principal.username, %q, principal.department]) };`, pick(groups))
 		},
 		// Two attributes compared (a team is sometimes the department).
 		func() string {
