@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	s.closers = append(s.closers, s.Store.Close)
+	s.Registry.MustRegister(s.Store.ReadCacheCollector())
 	// On SQLite: one server per data dir (the audit journal's lock), and what a
 	// crash left in the journal goes into the database before anything runs.
 	if err := s.Store.OpenAuditJournal(); err != nil {

@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"modernc.org/sqlite"
 
 	"github.com/agentguard/agentguard/internal/agent"
@@ -160,7 +162,10 @@ func (c *readCache) rowChanged(table string) {
 		c.touched.Store(true)
 		return
 	}
-	c.off.Store(true)
+	if !c.off.Swap(true) {
+		slog.Error("the SQLite read cache turned itself off: a row changed outside Store.change, so the cache could miss the change; "+
+			"every request now reads the database (slower, still correct). This is a bug in agentguard; please report it", "table", table)
+	}
 	c.gen.Add(1)
 }
 
@@ -228,6 +233,8 @@ type memo[K comparable, V any] struct {
 	mu  sync.RWMutex
 	gen uint64
 	m   map[K]V
+
+	hits, misses atomic.Uint64 // for the metrics (ReadCacheCollector)
 }
 
 // memoLimit bounds each memo: enough for every agent, user and resource server of
@@ -247,8 +254,10 @@ func cached[K comparable, V any](c *readCache, mm *memo[K, V], k K, clone func(V
 	ok = ok && mm.gen == g
 	mm.mu.RUnlock()
 	if ok {
+		mm.hits.Add(1)
 		return clone(v), nil
 	}
+	mm.misses.Add(1)
 	v, err := load()
 	if err != nil {
 		return v, err
@@ -278,3 +287,44 @@ func cached[K comparable, V any](c *readCache, mm *memo[K, V], k K, clone func(V
 var testHookLoaded func()
 
 func same[V any](v V) V { return v }
+
+// ReadCacheCollector exports the read cache's lookups by kind and result, and
+// whether it is on (0 on PostgreSQL, which has none, and after it turned itself
+// off).
+func (s *Store) ReadCacheCollector() prometheus.Collector { return (*cacheCollector)(s.cache) }
+
+type cacheCollector readCache
+
+var (
+	cacheLookupsDesc = prometheus.NewDesc("agentguard_store_read_cache_lookups_total",
+		"Lookups of the SQLite read cache of the token path's rows, by kind and result (hit or miss).", []string{"kind", "result"}, nil)
+	cacheOnDesc = prometheus.NewDesc("agentguard_store_read_cache_enabled",
+		"1 when the SQLite read cache serves reads; 0 on PostgreSQL, and after it turned itself off (which it logs as an error).", nil, nil)
+)
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cacheLookupsDesc
+	ch <- cacheOnDesc
+}
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	on := 0.0
+	if !c.off.Load() {
+		on = 1
+	}
+	ch <- prometheus.MustNewConstMetric(cacheOnDesc, prometheus.GaugeValue, on)
+	for _, k := range []struct {
+		kind         string
+		hits, misses *atomic.Uint64
+	}{
+		{"agent", &c.agents.hits, &c.agents.misses},
+		{"user", &c.users.hits, &c.users.misses},
+		{"resource_and_grant", &c.targets.hits, &c.targets.misses},
+		{"client", &c.clients.hits, &c.clients.misses},
+		{"inbound_version", &c.inbound.hits, &c.inbound.misses},
+		{"revocation", &c.revoked.hits, &c.revoked.misses},
+	} {
+		ch <- prometheus.MustNewConstMetric(cacheLookupsDesc, prometheus.CounterValue, float64(k.hits.Load()), k.kind, "hit")
+		ch <- prometheus.MustNewConstMetric(cacheLookupsDesc, prometheus.CounterValue, float64(k.misses.Load()), k.kind, "miss")
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agentguard/agentguard/internal/agent"
 )
 
@@ -115,6 +117,58 @@ func TestReadPoolRefusesChanges(t *testing.T) {
 	createTestAgent(t, s, "ag_1")
 	if _, err := s.read.ExecContext(context.Background(), `UPDATE agents SET status = 'disabled' WHERE id = 'ag_1'`); err == nil {
 		t.Fatal("a change through the read pool succeeded")
+	}
+}
+
+// The metrics say whether the cache is on and how often it answered: a cache
+// that turned itself off is a silent slowdown unless an operator can see it.
+func TestReadCacheMetrics(t *testing.T) {
+	s := openTestSQLite(t, t.TempDir())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.ReadCacheCollector())
+	metric := func(name string, labels ...string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		metrics:
+			for _, m := range mf.GetMetric() {
+				for i, l := range m.GetLabel() {
+					if l.GetValue() != labels[i] {
+						continue metrics
+					}
+				}
+				if m.Counter != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s%v", name, labels)
+		return 0
+	}
+	createTestAgent(t, s, "ag_1")
+	agentStatus(t, s, "ag_1")
+	agentStatus(t, s, "ag_1")
+	if got := metric("agentguard_store_read_cache_lookups_total", "agent", "miss"); got != 1 {
+		t.Errorf("agent misses = %v, want 1", got)
+	}
+	if got := metric("agentguard_store_read_cache_lookups_total", "agent", "hit"); got != 1 {
+		t.Errorf("agent hits = %v, want 1", got)
+	}
+	if got := metric("agentguard_store_read_cache_enabled"); got != 1 {
+		t.Errorf("enabled = %v, want 1", got)
+	}
+	if _, err := s.write.ExecContext(context.Background(), `UPDATE agents SET name = 'x' WHERE id = 'ag_1'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric("agentguard_store_read_cache_enabled"); got != 0 {
+		t.Errorf("enabled = %v after a change outside change(), want 0", got)
 	}
 }
 
