@@ -17,6 +17,7 @@ import (
 	"github.com/agentguard/agentguard/internal/api"
 	"github.com/agentguard/agentguard/internal/audit"
 	"github.com/agentguard/agentguard/internal/secret"
+	"github.com/agentguard/agentguard/internal/store/sqlstore"
 )
 
 // middleware adds, outermost first: panic recovery, request id and audit metadata,
@@ -37,7 +38,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", reqID)
 		info := &audit.Request{SourceIP: sourceIP(r), RequestID: reqID, TraceID: traceID(r.Header.Get("traceparent"))}
-		r = r.WithContext(audit.WithRequest(r.Context(), info))
+		r = r.WithContext(sqlstore.WithRequest(audit.WithRequest(r.Context(), info)))
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -55,7 +55,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (client.Client, error)
 // ClientExists reports whether a client has the id (token exchange checks that the
 // user's client is still registered, on every exchange).
 func (s *Store) ClientExists(ctx context.Context, id string) (bool, error) {
-	return cached(s.cache, &s.cache.clients, id, same, func() (bool, error) { return s.clientExists(ctx, id) })
+	return cached(ctx, s.cache, &s.cache.clients, id, same, func() (bool, error) { return s.clientExists(ctx, id) })
 }
 
 func (s *Store) clientExists(ctx context.Context, id string) (bool, error) {

@@ -87,7 +87,7 @@ func (s *Store) DeleteInboundRule(ctx context.Context, agentID, id string) error
 }
 
 func (s *Store) InboundVersion(ctx context.Context, agentID string) (int64, error) {
-	return cached(s.cache, &s.cache.inbound, agentID, same, func() (int64, error) { return s.inboundVersion(ctx, agentID) })
+	return cached(ctx, s.cache, &s.cache.inbound, agentID, same, func() (int64, error) { return s.inboundVersion(ctx, agentID) })
 }
 
 func (s *Store) inboundVersion(ctx context.Context, agentID string) (int64, error) {

@@ -21,13 +21,13 @@ import (
 	"github.com/agentguard/agentguard/internal/user"
 )
 
-// The read cache keeps, on SQLite, the rows every token request reads (the calling
-// agent and its secrets, the user, the resource server and grant, the client, the
-// inbound rules' version, revocations) in memory: on the 2-core machine those
-// queries were two fifths of a token exchange's server CPU.
+// The read cache keeps the rows every token request reads (the calling agent and
+// its secrets, the user, the resource server and grant, the client, the inbound
+// rules' version; on SQLite also revocations) in memory: on the 2-core machine
+// those queries were two fifths of a token exchange's server CPU.
 //
-// It is correct by construction, not by each write method remembering to
-// invalidate it:
+// On SQLite it is correct by construction, not by each write method remembering
+// to invalidate it:
 //
 //   - SQLite tells the Store about every row its write connection changes (the
 //     pre-update hook), with the table's name.
@@ -43,13 +43,26 @@ import (
 // The generation is shared by every Store on the same file in this process; SQLite
 // serves one process (the audit journal's lock refuses a second server), and the
 // one command that writes from another process, `kms rotate`, changes only sealed
-// columns of tables the cache never holds (uncachedTables). PostgreSQL, where
-// replicas change the database under each other, has no read cache.
+// columns of tables the cache never holds (uncachedTables).
+//
+// On PostgreSQL replicas change the database under each other, so the generations
+// live in the database (migration 00010): a deferred trigger on every table but
+// uncachedTables adds one inside each transaction that changes one, so it becomes
+// visible with the change; revocations have a generation of their own, so a
+// sign-out does not empty the rest. A request reads them once, at its first
+// cached read (WithRequest marks the request), and serves what was cached at
+// those generations: the request's reads cost one round trip instead of one each,
+// and a change committed on any replica before the request began is seen. A
+// change the request itself makes (through change) makes its next cached read
+// read the generations again. Reads outside a marked request go to the database.
 type readCache struct {
-	gen *atomic.Uint64 // the file's generation, shared (generationOf)
+	gen *atomic.Uint64 // the file's generation, shared (generationOf); unused on PostgreSQL
+	// remote, on PostgreSQL, reads the database's generations (of everything
+	// but revocations, and of revocations).
+	remote func(context.Context) ([2]uint64, error)
 
-	// off: serve nothing. Set until migrations are done (start), forever on
-	// PostgreSQL, and forever once a row changed outside change().
+	// off: serve nothing. Set until migrations are done (start), and on SQLite
+	// forever once a row changed outside change().
 	off      atomic.Bool
 	changing atomic.Bool // change() holds the write connection
 	touched  atomic.Bool // the current change touched a cached table
@@ -59,7 +72,7 @@ type readCache struct {
 	targets memo[[2]string, resourceAndGrant] // audience, agent id
 	clients memo[string, bool]
 	inbound memo[string, int64]
-	revoked memo[string, bool]
+	revoked memo[string, bool] // on PostgreSQL under the revocations' generation
 }
 
 // The cached values, and how to copy what a caller could change.
@@ -109,6 +122,15 @@ var uncachedTables = map[string]bool{
 	"goose_db_version": true,
 }
 
+// PostgresUncachedTables are the tables without the read cache's trigger on
+// PostgreSQL (migration 00010 lists the same): uncachedTables and the cache's own
+// generations.
+func PostgresUncachedTables() map[string]bool {
+	m := maps.Clone(uncachedTables)
+	m["read_cache_generation"] = true
+	return m
+}
+
 // generations holds one generation per SQLite file, so two Stores on the same
 // file (as tests open, and as a CLI command in the server's process would) see
 // each other's changes.
@@ -134,15 +156,63 @@ func generationOf(path string) *atomic.Uint64 {
 	return g
 }
 
-// newReadCache returns a cache for the SQLite file at path, or, for an empty path
-// (PostgreSQL), one that is always off. It starts off; start turns it on.
-func newReadCache(path string) *readCache {
-	c := &readCache{gen: new(atomic.Uint64)}
+// newReadCache returns a cache for the SQLite file at path, or, with remote, one
+// that reads PostgreSQL's generation. It starts off; start turns it on.
+func newReadCache(path string, remote func(context.Context) ([2]uint64, error)) *readCache {
+	c := &readCache{gen: new(atomic.Uint64), remote: remote}
+	c.revoked.which = 1
 	if path != "" {
 		c.gen = generationOf(path)
 	}
 	c.off.Store(true)
 	return c
+}
+
+// WithRequest marks ctx as one request's, for the read cache on PostgreSQL (see
+// readCache); on SQLite it changes nothing.
+func WithRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requestKey{}, &requestGen{})
+}
+
+type requestKey struct{}
+
+// requestGen is the database's generations as one request read them.
+type requestGen struct {
+	mu  sync.Mutex
+	gen [2]uint64
+	ok  bool
+}
+
+// generation is the request's generation of the database (which: 0 everything
+// but revocations, 1 revocations), read at its first use.
+func (c *readCache) generation(ctx context.Context, which int) (uint64, bool) {
+	if c.remote == nil {
+		return c.gen.Load(), true
+	}
+	rg, _ := ctx.Value(requestKey{}).(*requestGen)
+	if rg == nil {
+		return 0, false
+	}
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if !rg.ok {
+		g, err := c.remote(ctx)
+		if err != nil {
+			return 0, false
+		}
+		rg.gen, rg.ok = g, true
+	}
+	return rg.gen[which], true
+}
+
+// changed, on PostgreSQL, has the request that made a change read the
+// generation again at its next cached read.
+func changed(ctx context.Context) {
+	if rg, _ := ctx.Value(requestKey{}).(*requestGen); rg != nil {
+		rg.mu.Lock()
+		rg.ok = false
+		rg.mu.Unlock()
+	}
 }
 
 // start turns the cache on once migrations, which change rows outside change(),
@@ -215,6 +285,7 @@ type writer interface {
 // the write connection until the read cache has heard of the change.
 func (s *Store) change(ctx context.Context, fn func(w writer) error) error {
 	if s.dialect != SQLite {
+		defer changed(ctx)
 		return fn(s.write)
 	}
 	conn, err := s.write.Conn(ctx)
@@ -235,6 +306,7 @@ type memo[K comparable, V any] struct {
 	m   map[K]V
 
 	hits, misses atomic.Uint64 // for the metrics (ReadCacheCollector)
+	which        int           // the generation it follows on PostgreSQL (readCache.generation)
 }
 
 // memoLimit bounds each memo: enough for every agent, user and resource server of
@@ -244,11 +316,14 @@ const memoLimit = 10000
 // cached returns the value for k from m, or loads it. load's errors are never
 // cached; clone copies what a caller could change (slices, maps) so the cached
 // value stays the database's.
-func cached[K comparable, V any](c *readCache, mm *memo[K, V], k K, clone func(V) V, load func() (V, error)) (V, error) {
+func cached[K comparable, V any](ctx context.Context, c *readCache, mm *memo[K, V], k K, clone func(V) V, load func() (V, error)) (V, error) {
 	if c.off.Load() {
 		return load()
 	}
-	g := c.gen.Load()
+	g, ok := c.generation(ctx, mm.which)
+	if !ok {
+		return load()
+	}
 	mm.mu.RLock()
 	v, ok := mm.m[k]
 	ok = ok && mm.gen == g
@@ -289,17 +364,16 @@ var testHookLoaded func()
 func same[V any](v V) V { return v }
 
 // ReadCacheCollector exports the read cache's lookups by kind and result, and
-// whether it is on (0 on PostgreSQL, which has none, and after it turned itself
-// off).
+// whether it is on (0 after it turned itself off).
 func (s *Store) ReadCacheCollector() prometheus.Collector { return (*cacheCollector)(s.cache) }
 
 type cacheCollector readCache
 
 var (
 	cacheLookupsDesc = prometheus.NewDesc("agentguard_store_read_cache_lookups_total",
-		"Lookups of the SQLite read cache of the token path's rows, by kind and result (hit or miss).", []string{"kind", "result"}, nil)
+		"Lookups of the read cache of the token path's rows, by kind and result (hit or miss).", []string{"kind", "result"}, nil)
 	cacheOnDesc = prometheus.NewDesc("agentguard_store_read_cache_enabled",
-		"1 when the SQLite read cache serves reads; 0 on PostgreSQL, and after it turned itself off (which it logs as an error).", nil, nil)
+		"1 when the read cache serves reads; 0 after it turned itself off (which it logs as an error).", nil, nil)
 )
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -53,7 +53,7 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 }
 
 func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
-	return cached(s.cache, &s.cache.revoked, jti, same, func() (bool, error) { return s.isRevoked(ctx, jti) })
+	return cached(ctx, s.cache, &s.cache.revoked, jti, same, func() (bool, error) { return s.isRevoked(ctx, jti) })
 }
 
 func (s *Store) isRevoked(ctx context.Context, jti string) (bool, error) {

@@ -98,9 +98,7 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.dialect == SQLite {
-		s.cache.start()
-	}
+	s.cache.start()
 	return s, nil
 }
 
@@ -134,7 +132,7 @@ func openSQLite(path string) (*Store, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	cache := newReadCache(path)
+	cache := newReadCache(path, nil)
 	connector, err := sqlite.NewConnector(dsn + "&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		read.Close()
@@ -163,7 +161,13 @@ func openPostgres(u string) (*Store, error) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{dialect: Postgres, read: newReadPool(db, false), write: db, cache: newReadCache("")}, nil
+	s := &Store{dialect: Postgres, read: newReadPool(db, false), write: db}
+	s.cache = newReadCache("", func(ctx context.Context) ([2]uint64, error) {
+		var g [2]uint64
+		err := s.read.QueryRowContext(ctx, `SELECT (SELECT gen FROM read_cache_generation WHERE id = 1), (SELECT gen FROM read_cache_generation WHERE id = 2)`).Scan(&g[0], &g[1])
+		return g, err
+	})
+	return s, nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {

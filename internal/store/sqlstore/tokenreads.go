@@ -39,7 +39,7 @@ func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extr
 // GetAgentWithSecrets reads an agent and its client secrets (store.ErrNotFound if
 // there is no such agent).
 func (s *Store) GetAgentWithSecrets(ctx context.Context, id string) (agent.Agent, []agent.Secret, error) {
-	v, err := cached(s.cache, &s.cache.agents, id, agentWithSecrets.clone, func() (agentWithSecrets, error) {
+	v, err := cached(ctx, s.cache, &s.cache.agents, id, agentWithSecrets.clone, func() (agentWithSecrets, error) {
 		a, secrets, err := s.getAgentWithSecrets(ctx, id)
 		return agentWithSecrets{a, secrets}, err
 	})
@@ -80,7 +80,7 @@ func (s *Store) getAgentWithSecrets(ctx context.Context, id string) (agent.Agent
 // grant on it: store.ErrNotFound if no resource server has the audience; a nil grant
 // if the agent has none there.
 func (s *Store) ResourceServerAndGrant(ctx context.Context, audience, agentID string) (resource.Server, *grant.Grant, error) {
-	v, err := cached(s.cache, &s.cache.targets, [2]string{audience, agentID}, resourceAndGrant.clone, func() (resourceAndGrant, error) {
+	v, err := cached(ctx, s.cache, &s.cache.targets, [2]string{audience, agentID}, resourceAndGrant.clone, func() (resourceAndGrant, error) {
 		rs, g, err := s.resourceServerAndGrant(ctx, audience, agentID)
 		return resourceAndGrant{rs, g}, err
 	})

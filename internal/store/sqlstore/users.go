@@ -111,7 +111,7 @@ func (s *Store) CreateUser(ctx context.Context, u user.User, passwordHash string
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (user.User, error) {
-	return cached(s.cache, &s.cache.users, id, cloneUser, func() (user.User, error) {
+	return cached(ctx, s.cache, &s.cache.users, id, cloneUser, func() (user.User, error) {
 		return s.getUser(ctx, s.read, `id = $1`, id)
 	})
 }

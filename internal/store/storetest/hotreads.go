@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -12,9 +13,12 @@ import (
 	"github.com/agentguard/agentguard/internal/user"
 )
 
-// hotReadTests: the reads every token request makes (SQLite answers them from
-// memory, see readcache.go) see each change that matters to them as soon as the
-// change returns. Each case reads first, so a cached answer exists to go stale.
+// hotReadTests: the reads every token request makes (answered from memory, see
+// readcache.go) see each change that matters to them as soon as the change
+// returns. Each case reads first, so a cached answer exists to go stale; each read
+// is its own request (on PostgreSQL a request reads the generation once).
+func request() context.Context { return sqlstore.WithRequest(ctx) }
+
 var hotReadTests = []struct {
 	name string
 	run  func(t *testing.T, s *sqlstore.Store)
@@ -23,19 +27,35 @@ var hotReadTests = []struct {
 	{"HotReadsSeeUserChanges", testHotReadsUser},
 	{"HotReadsSeeResourceAndGrantChanges", testHotReadsTarget},
 	{"HotReadsSeeClientInboundAndRevocationChanges", testHotReadsOthers},
+	{"HotReadsInOneRequestSeeItsOwnChanges", testHotReadsOwnChanges},
+}
+
+// A request that changes what it read reads the change next (on PostgreSQL it
+// would otherwise keep the generation it read first).
+func testHotReadsOwnChanges(t *testing.T, s *sqlstore.Store) {
+	a := createAgent(t, s, "ag_1")
+	rctx := request()
+	got, _, err := s.GetAgentWithSecrets(rctx, a.ID)
+	mustOK(t, "GetAgentWithSecrets", err)
+	wantEqual(t, "status before", got.Status, agent.StatusActive)
+	_, err = s.UpdateAgent(rctx, a.ID, func(x *agent.Agent) error { x.Status = agent.StatusDisabled; return nil })
+	mustOK(t, "UpdateAgent", err)
+	got, _, err = s.GetAgentWithSecrets(rctx, a.ID)
+	mustOK(t, "GetAgentWithSecrets", err)
+	wantEqual(t, "status after the same request disabled it", got.Status, agent.StatusDisabled)
 }
 
 func testHotReadsAgent(t *testing.T, s *sqlstore.Store) {
 	a := createAgent(t, s, "ag_1")
 	status := func() string {
 		t.Helper()
-		got, _, err := s.GetAgentWithSecrets(ctx, a.ID)
+		got, _, err := s.GetAgentWithSecrets(request(), a.ID)
 		mustOK(t, "GetAgentWithSecrets", err)
 		return got.Status
 	}
 	secrets := func() int {
 		t.Helper()
-		_, secs, err := s.GetAgentWithSecrets(ctx, a.ID)
+		_, secs, err := s.GetAgentWithSecrets(request(), a.ID)
 		mustOK(t, "GetAgentWithSecrets", err)
 		return len(secs)
 	}
@@ -49,16 +69,16 @@ func testHotReadsAgent(t *testing.T, s *sqlstore.Store) {
 	wantEqual(t, "secrets after adding one", secrets(), 1)
 
 	// A caller changing what it got must not change what the next caller gets.
-	_, secs, _ := s.GetAgentWithSecrets(ctx, a.ID)
+	_, secs, _ := s.GetAgentWithSecrets(request(), a.ID)
 	secs[0].Hash = "forged"
-	_, secs, _ = s.GetAgentWithSecrets(ctx, a.ID)
+	_, secs, _ = s.GetAgentWithSecrets(request(), a.ID)
 	wantEqual(t, "secret hash after a caller changed its copy", secs[0].Hash, "h")
 
 	mustOK(t, "DeleteSecret", s.DeleteSecret(ctx, a.ID, "sec_1"))
 	wantEqual(t, "secrets after deleting it", secrets(), 0)
 
 	mustOK(t, "DeleteAgent", s.DeleteAgent(ctx, a.ID))
-	_, _, err = s.GetAgentWithSecrets(ctx, a.ID)
+	_, _, err = s.GetAgentWithSecrets(request(), a.ID)
 	wantErr(t, "GetAgentWithSecrets after delete", err, store.ErrNotFound)
 }
 
@@ -66,7 +86,7 @@ func testHotReadsUser(t *testing.T, s *sqlstore.Store) {
 	u := createUser(t, s, newUser("usr_1", "ann"), "")
 	get := func() user.User {
 		t.Helper()
-		got, err := s.GetUser(ctx, u.ID)
+		got, err := s.GetUser(request(), u.ID)
 		mustOK(t, "GetUser", err)
 		return got
 	}
@@ -100,7 +120,7 @@ func testHotReadsUser(t *testing.T, s *sqlstore.Store) {
 
 	_, _, err = s.DeleteUser(ctx, u.ID, user.Orphaning{})
 	mustOK(t, "DeleteUser", err)
-	_, err = s.GetUser(ctx, u.ID)
+	_, err = s.GetUser(request(), u.ID)
 	wantErr(t, "GetUser after delete", err, store.ErrNotFound)
 }
 
@@ -110,7 +130,7 @@ func testHotReadsTarget(t *testing.T, s *sqlstore.Store) {
 	a := createAgent(t, s, "ag_1")
 	scopes := func() []string {
 		t.Helper()
-		_, g, err := s.ResourceServerAndGrant(ctx, rs.Audience, a.ID)
+		_, g, err := s.ResourceServerAndGrant(request(), rs.Audience, a.ID)
 		mustOK(t, "ResourceServerAndGrant", err)
 		if g == nil {
 			return nil
@@ -129,44 +149,44 @@ func testHotReadsTarget(t *testing.T, s *sqlstore.Store) {
 		return nil
 	})
 	mustOK(t, "UpdateResourceServer", err)
-	got, _, err := s.ResourceServerAndGrant(ctx, rs.Audience, a.ID)
+	got, _, err := s.ResourceServerAndGrant(request(), rs.Audience, a.ID)
 	mustOK(t, "ResourceServerAndGrant", err)
 	wantEqual(t, "scope groups after update", got.Scopes[0].Groups, []string{"hr"})
 
 	mustOK(t, "DeleteGrant", s.DeleteGrant(ctx, a.ID, "gr_1"))
 	wantEqual(t, "grant after revoking it", scopes(), nil)
 	mustOK(t, "DeleteResourceServer", s.DeleteResourceServer(ctx, rs.ID))
-	_, _, err = s.ResourceServerAndGrant(ctx, rs.Audience, a.ID)
+	_, _, err = s.ResourceServerAndGrant(request(), rs.Audience, a.ID)
 	wantErr(t, "ResourceServerAndGrant after delete", err, store.ErrNotFound)
 }
 
 func testHotReadsOthers(t *testing.T, s *sqlstore.Store) {
 	c := newClient("cli_1", client.TypeWeb)
 	mustOK(t, "CreateClient", s.CreateClient(ctx, c))
-	exists, err := s.ClientExists(ctx, c.ID)
+	exists, err := s.ClientExists(request(), c.ID)
 	mustOK(t, "ClientExists", err)
 	wantEqual(t, "client exists before delete", exists, true)
 	mustOK(t, "DeleteClient", s.DeleteClient(ctx, c.ID))
-	exists, err = s.ClientExists(ctx, c.ID)
+	exists, err = s.ClientExists(request(), c.ID)
 	mustOK(t, "ClientExists", err)
 	wantEqual(t, "client exists after delete", exists, false)
 
 	a := createAgent(t, s, "ag_1")
 	mustOK(t, "CreateClient", s.CreateClient(ctx, newClient("cli_2", client.TypeWeb)))
-	before, err := s.InboundVersion(ctx, a.ID)
+	before, err := s.InboundVersion(request(), a.ID)
 	mustOK(t, "InboundVersion", err)
 	mustOK(t, "CreateInboundRule", s.CreateInboundRule(ctx, newRule("ibr_1", a.ID, "cli_2")))
-	after, err := s.InboundVersion(ctx, a.ID)
+	after, err := s.InboundVersion(request(), a.ID)
 	mustOK(t, "InboundVersion", err)
 	if after == before {
 		t.Fatalf("InboundVersion stayed %d after a rule was added", after)
 	}
 
-	revoked, err := s.IsRevoked(ctx, "jti_1")
+	revoked, err := s.IsRevoked(request(), "jti_1")
 	mustOK(t, "IsRevoked", err)
 	wantEqual(t, "revoked before", revoked, false)
 	mustOK(t, "RevokeToken", s.RevokeToken(ctx, "jti_1", at(time.Hour)))
-	revoked, err = s.IsRevoked(ctx, "jti_1")
+	revoked, err = s.IsRevoked(request(), "jti_1")
 	mustOK(t, "IsRevoked", err)
 	wantEqual(t, "revoked after revoking", revoked, true)
 }
