@@ -14,9 +14,17 @@ CREATE TABLE read_cache_generation (id INT PRIMARY KEY CHECK (id IN (1, 2)), gen
 INSERT INTO read_cache_generation (id, gen) VALUES (1, 0), (2, 0);
 
 -- +goose StatementBegin
+-- Once per transaction and generation, however many rows it changed: each
+-- update of the row leaves a dead version behind that readers step over until
+-- vacuum removes it.
 CREATE FUNCTION read_cache_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	flag text := 'agentguard.read_cache_changed_' || TG_ARGV[0];
 BEGIN
-	UPDATE read_cache_generation SET gen = gen + 1 WHERE id = TG_ARGV[0]::int;
+	IF current_setting(flag, true) IS DISTINCT FROM 'yes' THEN
+		UPDATE read_cache_generation SET gen = gen + 1 WHERE id = TG_ARGV[0]::int;
+		PERFORM set_config(flag, 'yes', true);
+	END IF;
 	RETURN NULL;
 END $$;
 -- +goose StatementEnd
