@@ -164,7 +164,7 @@ func openPostgres(u string) (*Store, error) {
 	s := &Store{dialect: Postgres, read: newReadPool(db, false), write: db}
 	s.cache = newReadCache("", func(ctx context.Context) ([2]uint64, error) {
 		var g [2]uint64
-		err := s.read.QueryRowContext(ctx, `SELECT (SELECT gen FROM read_cache_generation WHERE id = 1), (SELECT gen FROM read_cache_generation WHERE id = 2)`).Scan(&g[0], &g[1])
+		err := s.read.QueryRowContext(ctx, `SELECT gen, revocations FROM read_cache_generation WHERE id = 1`).Scan(&g[0], &g[1])
 		return g, err
 	})
 	return s, nil

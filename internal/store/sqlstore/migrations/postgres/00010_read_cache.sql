@@ -2,16 +2,16 @@
 -- The read cache's generations on PostgreSQL (readcache.go): every transaction that
 -- changes a table the cache may hold adds one to a generation, at its commit and
 -- inside it, so a replica that reads the generations at the start of a request
--- knows whether what it holds is still what the database says. Generation 1
--- covers every table but those below, generation 2 the revocations (which come
--- and go with sign-outs, and should not empty the rest). The trigger is a deferred
+-- knows whether what it holds is still what the database says. gen covers every
+-- table but those below, revocations the revocations (which come and go with
+-- sign-outs, and should not empty the rest). The trigger is a deferred
 -- constraint trigger so a generation row is locked only while committing, after
 -- every data lock of the transaction: two writers cannot wait for each other
 -- through it. Tables requests write all the time and no cached read looks at have
 -- none (sqlstore.uncachedTables); TestPostgresReadCacheTriggers checks every other
 -- table has it.
-CREATE TABLE read_cache_generation (id INT PRIMARY KEY CHECK (id IN (1, 2)), gen BIGINT NOT NULL);
-INSERT INTO read_cache_generation (id, gen) VALUES (1, 0), (2, 0);
+CREATE TABLE read_cache_generation (id INT PRIMARY KEY CHECK (id = 1), gen BIGINT NOT NULL, revocations BIGINT NOT NULL);
+INSERT INTO read_cache_generation (id, gen, revocations) VALUES (1, 0, 0);
 
 -- +goose StatementBegin
 -- Once per transaction and generation, however many rows it changed: each
@@ -22,7 +22,11 @@ DECLARE
 	flag text := 'agentguard.read_cache_changed_' || TG_ARGV[0];
 BEGIN
 	IF current_setting(flag, true) IS DISTINCT FROM 'yes' THEN
-		UPDATE read_cache_generation SET gen = gen + 1 WHERE id = TG_ARGV[0]::int;
+		IF TG_ARGV[0] = 'revocations' THEN
+			UPDATE read_cache_generation SET revocations = revocations + 1 WHERE id = 1;
+		ELSE
+			UPDATE read_cache_generation SET gen = gen + 1 WHERE id = 1;
+		END IF;
 		PERFORM set_config(flag, 'yes', true);
 	END IF;
 	RETURN NULL;
@@ -41,7 +45,7 @@ BEGIN
 	LOOP
 		EXECUTE format('CREATE CONSTRAINT TRIGGER read_cache_changed AFTER INSERT OR UPDATE OR DELETE ON %I
 			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION read_cache_changed(%s)',
-			t, CASE WHEN t = 'revoked_tokens' THEN '2' ELSE '1' END);
+			t, CASE WHEN t = 'revoked_tokens' THEN 'revocations' ELSE 'other' END);
 	END LOOP;
 END $$;
 -- +goose StatementEnd
