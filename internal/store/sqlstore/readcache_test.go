@@ -14,7 +14,7 @@ import (
 	"github.com/agentguard/agentguard/internal/agent"
 )
 
-func openTestSQLite(t *testing.T, dir string) *Store {
+func openTestSQLite(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), "", dir)
 	if err != nil {
@@ -24,7 +24,7 @@ func openTestSQLite(t *testing.T, dir string) *Store {
 	return s
 }
 
-func createTestAgent(t *testing.T, s *Store, id string) {
+func createTestAgent(t testing.TB, s *Store, id string) {
 	t.Helper()
 	now := time.Now()
 	a := agent.Agent{ID: id, Name: id, Owner: "team", Type: agent.TypeAutonomous, AccessIdentity: agent.IdentityMachine,
@@ -244,16 +244,8 @@ func TestReadCacheDropsAnAnswerLoadedBeforeAChange(t *testing.T) {
 func BenchmarkGetAgentWithSecrets(b *testing.B) {
 	for _, cache := range []bool{true, false} {
 		b.Run(fmt.Sprintf("cache=%v", cache), func(b *testing.B) {
-			s, err := Open(context.Background(), "", b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			now := time.Now()
-			if err := s.CreateAgent(context.Background(), agent.Agent{ID: "ag_1", Name: "a", Owner: "o", Type: agent.TypeAutonomous,
-				AccessIdentity: agent.IdentityMachine, Audience: "agent:a", Status: agent.StatusActive, CreatedAt: now, UpdatedAt: now}); err != nil {
-				b.Fatal(err)
-			}
+			s := openTestSQLite(b, b.TempDir())
+			createTestAgent(b, s, "ag_1")
 			s.cache.off.Store(!cache)
 			ctx := context.Background()
 			b.ReportAllocs()
